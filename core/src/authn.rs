@@ -1,0 +1,570 @@
+//! The authenticator: one synchronous function from (config, request, keys, cache, now) to an
+//! [`Outcome`]. It finds the rule, extracts tokens, picks the provider by `iss`, verifies the
+//! signature with the key the `kid` names, checks claims, applies authorization, and renders
+//! the upstream headers. The adapter only applies the outcome.
+
+use crate::cache::{self, TokenCache, Verified};
+use crate::claims::Times;
+use crate::config::{Config, UnavailableMode};
+use crate::crypto::{self, HostVerifier, Path};
+use crate::error::{AuthError, Denial};
+use crate::extract::{self, Found, RequestView, TokenSource};
+use crate::jwk::KeySet;
+use crate::jws;
+use crate::policy::Authz;
+use crate::rules::{is_cors_preflight, ProviderId, Requirement};
+use std::rc::Rc;
+
+/// A provider's keys as this worker sees them.
+#[derive(Debug, Clone, Copy)]
+pub enum Keys<'a> {
+    /// Usable keys; `generation` changes whenever they do.
+    Ready {
+        /// The key set.
+        set: &'a KeySet,
+        /// Bumped on every change, so cached verifications from older keys are not used.
+        generation: u64,
+    },
+    /// No usable keys (not fetched yet, or older than `max_stale`).
+    Unavailable {
+        /// Seconds until the next fetch attempt, for `Retry-After`.
+        retry_after: u64,
+    },
+}
+
+/// Where the authenticator gets keys.
+pub trait KeyStore {
+    /// The keys of a provider.
+    fn keys(&self, provider: ProviderId) -> Keys<'_>;
+}
+
+/// Everything [`authenticate`] needs besides the request.
+pub struct Context<'a> {
+    /// The configuration.
+    pub config: &'a Config,
+    /// The keys.
+    pub keys: &'a dyn KeyStore,
+    /// Envoy's signature verifier, when offered and allowed.
+    pub host: Option<&'a dyn HostVerifier>,
+    /// Current time, seconds since the epoch.
+    pub now: u64,
+}
+
+/// A verified identity.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Which provider verified it.
+    pub provider: ProviderId,
+    /// Claims and rendered headers.
+    pub verified: Rc<Verified>,
+    /// How: from the cache, or by a signature check on a path.
+    pub how: How,
+}
+
+/// How an identity was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// A cache hit.
+    Cached,
+    /// A signature check.
+    Verified(Path),
+}
+
+/// Why a request passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// Verified token(s).
+    Authenticated,
+    /// A rule with requirement `none`.
+    Public,
+    /// A CORS preflight request.
+    CorsPreflight,
+    /// No token, and the rule allows that.
+    MissingAllowed,
+    /// The token failed, and the rule (`allow_missing_or_failed`) allows that.
+    FailedAllowed(AuthError),
+    /// Keys unavailable, treated as no token (`on_keys_unavailable: unauthenticated`).
+    KeysUnavailableAllowed,
+}
+
+/// The request goes upstream with these changes.
+#[derive(Debug, Clone)]
+pub struct Allow {
+    /// Why it passed.
+    pub pass: Pass,
+    /// Verified identities (one, or several for `all`).
+    pub identities: Vec<Identity>,
+    /// Headers to add (the output of every identity).
+    pub add_headers: Vec<(String, String)>,
+    /// Token headers to remove (providers with `forward: false`).
+    pub remove_headers: Vec<String>,
+    /// New `:path` when a token came from a query parameter.
+    pub new_path: Option<String>,
+}
+
+/// A refusal.
+#[derive(Debug, Clone)]
+pub struct Deny {
+    /// The cause.
+    pub error: AuthError,
+    /// The provider it concerns, when known.
+    pub provider: Option<ProviderId>,
+    /// For keys-unavailable replies: seconds to put in `Retry-After`.
+    pub retry_after: u64,
+}
+
+/// The result of [`authenticate`].
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Pass or refuse.
+    pub decision: Result<Allow, Deny>,
+    /// Providers whose key set lacked a `kid` a token named: the adapter may refetch and
+    /// retry before applying the decision.
+    pub kid_misses: Vec<ProviderId>,
+}
+
+struct Failure {
+    error: AuthError,
+    provider: Option<ProviderId>,
+    retry_after: u64,
+}
+
+impl Failure {
+    fn new(error: AuthError, provider: Option<ProviderId>) -> Self {
+        Failure { error, provider, retry_after: 0 }
+    }
+}
+
+struct Run<'c, 'r> {
+    ctx: &'c Context<'c>,
+    req: &'c RequestView<'r>,
+    cache: &'c mut TokenCache,
+    kid_misses: Vec<ProviderId>,
+}
+
+/// Decides a request.
+pub fn authenticate(ctx: &Context<'_>, req: &RequestView<'_>, cache: &mut TokenCache) -> Outcome {
+    let mut run = Run { ctx, req, cache, kid_misses: Vec::new() };
+    let decision = run.decide();
+    Outcome { decision, kid_misses: run.kid_misses }
+}
+
+fn pass(pass: Pass) -> Allow {
+    Allow { pass, identities: Vec::new(), add_headers: Vec::new(), remove_headers: Vec::new(), new_path: None }
+}
+
+impl Run<'_, '_> {
+    fn decide(&mut self) -> Result<Allow, Deny> {
+        let cfg = self.ctx.config;
+        if cfg.bypass_cors_preflight && is_cors_preflight(self.req) {
+            return Ok(pass(Pass::CorsPreflight));
+        }
+        let (requirement, rule_authz) = cfg.route(self.req);
+        let mut allow = pass(Pass::Authenticated);
+        let result = match requirement {
+            Requirement::None => return Ok(pass(Pass::Public)),
+            Requirement::Any(ps) | Requirement::AllowMissing(ps) | Requirement::AllowMissingOrFailed(ps) => {
+                self.one_of(ps, rule_authz, &mut allow)
+            }
+            Requirement::All(ps) => ps.iter().try_for_each(|p| self.one_of(&[*p], rule_authz, &mut allow)),
+        };
+        let Err(f) = result else { return Ok(allow) };
+        let unauth_ok = cfg.on_keys_unavailable == UnavailableMode::Unauthenticated;
+        match (requirement, f.error.denial) {
+            (Requirement::AllowMissing(_) | Requirement::AllowMissingOrFailed(_), Denial::Missing) => {
+                Ok(pass(Pass::MissingAllowed))
+            }
+            (Requirement::AllowMissing(_) | Requirement::AllowMissingOrFailed(_), Denial::KeysUnavailable) if unauth_ok => {
+                Ok(pass(Pass::KeysUnavailableAllowed))
+            }
+            (Requirement::AllowMissingOrFailed(_), _) => Ok(pass(Pass::FailedAllowed(f.error))),
+            _ => Err(Deny { error: f.error, provider: f.provider, retry_after: f.retry_after }),
+        }
+    }
+
+    /// A valid token from one of `ps`, checked against the rule's authorization.
+    fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
+        let cfg = self.ctx.config;
+        let mut sources: Vec<&TokenSource> = Vec::new();
+        for p in ps {
+            for s in cfg.providers.get(*p).map(|p| p.sources.as_slice()).unwrap_or_default() {
+                if !sources.contains(&s) {
+                    sources.push(s);
+                }
+            }
+        }
+        let mut first_err: Option<Failure> = None;
+        let mut found: Vec<Found<'_>> = Vec::new();
+        for s in sources {
+            match extract::find(self.req, s) {
+                Ok(Some(f)) => found.push(f),
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(Failure::new(e, ps.first().copied().filter(|_| ps.len() == 1)));
+                }
+            }
+        }
+        for f in &found {
+            let candidates: Vec<ProviderId> = ps
+                .iter()
+                .copied()
+                .filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source)))
+                .collect();
+            match self.verify_token(f.token, &candidates) {
+                Ok(identity) => {
+                    let provider = cfg.providers.get(identity.provider);
+                    if let Some(authz) = rule_authz {
+                        authz.check(&identity.verified.claims).map_err(|e| Failure::new(e, Some(identity.provider)))?;
+                    }
+                    if let Some(provider) = provider {
+                        match f.source {
+                            TokenSource::Header { name, .. } if !provider.forward => allow.remove_headers.push(name.clone()),
+                            TokenSource::Param(name) => {
+                                let base = allow.new_path.as_deref().unwrap_or(self.req.path);
+                                allow.new_path = Some(extract::remove_param(base, name));
+                            }
+                            _ => {}
+                        }
+                    }
+                    allow.add_headers.extend(identity.verified.headers.iter().cloned());
+                    allow.identities.push(identity);
+                    return Ok(());
+                }
+                Err(f) => {
+                    if first_err.is_none() {
+                        first_err = Some(f);
+                    }
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| Failure::new(Denial::Missing.into(), ps.first().copied().filter(|_| ps.len() == 1))))
+    }
+
+    fn verify_token(&mut self, token: &str, candidates: &[ProviderId]) -> Result<Identity, Failure> {
+        let cfg = self.ctx.config;
+        let now = self.ctx.now;
+        if token.len() > cfg.max_token_bytes {
+            return Err(Failure::new(
+                AuthError::with(Denial::TooLarge, format!("{} bytes > {}", token.len(), cfg.max_token_bytes)),
+                None,
+            ));
+        }
+        let digest = self.cache.enabled().then(|| cache::digest(token));
+        if let Some(digest) = &digest {
+            for p in candidates {
+                let Some(provider) = cfg.providers.get(*p) else { continue };
+                let Keys::Ready { generation, .. } = self.ctx.keys.keys(*p) else { continue };
+                if let Some(v) = self.cache.get(*p, digest, generation, now) {
+                    v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
+                    provider.authz.check(&v.claims).map_err(|e| Failure::new(e, Some(*p)))?;
+                    return Ok(Identity { provider: *p, verified: v, how: How::Cached });
+                }
+            }
+        }
+        let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Failure::new(e, None))?;
+        let iss = jws::issuer(&jws.claims);
+        let matching: Vec<ProviderId> = candidates
+            .iter()
+            .copied()
+            .filter(|p| cfg.providers.get(*p).is_some_and(|pr| Some(pr.claims.issuer.as_str()) == iss))
+            .collect();
+        if matching.is_empty() {
+            let known = cfg.providers.iter().any(|pr| Some(pr.claims.issuer.as_str()) == iss);
+            let detail = match (iss, known) {
+                (None, _) => "no iss claim".to_string(),
+                (Some(i), true) => format!("issuer {i:?} not accepted on this route"),
+                (Some(i), false) => format!("unknown issuer {i:?}"),
+            };
+            return Err(Failure::new(AuthError::with(Denial::UnknownIssuer, detail), None));
+        }
+        let mut first_err: Option<Failure> = None;
+        for p in matching {
+            match self.verify_with(p, &jws, digest.as_ref(), now) {
+                Ok(identity) => return Ok(identity),
+                Err(f) => {
+                    first_err.get_or_insert(f);
+                }
+            }
+        }
+        Err(first_err.unwrap_or_else(|| Failure::new(Denial::UnknownIssuer.into(), None)))
+    }
+
+    fn verify_with(
+        &mut self,
+        p: ProviderId,
+        jws: &jws::Jws<'_>,
+        digest: Option<&cache::TokenDigest>,
+        now: u64,
+    ) -> Result<Identity, Failure> {
+        let cfg = self.ctx.config;
+        let Some(provider) = cfg.providers.get(p) else {
+            return Err(Failure::new(Denial::UnknownIssuer.into(), None));
+        };
+        let (set, generation) = match self.ctx.keys.keys(p) {
+            Keys::Ready { set, generation } => (set, generation),
+            Keys::Unavailable { retry_after } => {
+                return Err(Failure { error: Denial::KeysUnavailable.into(), provider: Some(p), retry_after });
+            }
+        };
+        let alg = jws.header.alg;
+        let kid = jws.header.kid.as_deref();
+        let mut tried = false;
+        let mut path = None;
+        for key in set.candidates(kid, alg) {
+            tried = true;
+            path = crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host);
+            if path.is_some() {
+                break;
+            }
+        }
+        let Some(path) = path else {
+            let err = match kid {
+                _ if tried => AuthError::new(Denial::BadSignature),
+                Some(k) if !set.has_kid(k) => {
+                    if !self.kid_misses.contains(&p) {
+                        self.kid_misses.push(p);
+                    }
+                    AuthError::with(Denial::UnknownKid, format!("kid {k:?}"))
+                }
+                _ => AuthError::with(Denial::KeyMismatch, format!("no key for alg {}", alg.name())),
+            };
+            return Err(Failure::new(err, Some(p)));
+        };
+        let times: Times = provider.claims.check(&jws.claims, now).map_err(|e| Failure::new(e, Some(p)))?;
+        let verified = Rc::new(Verified {
+            headers: provider.output.headers(&jws.claims, jws.payload_b64),
+            claims: jws.claims.clone(),
+            times,
+        });
+        if let Some(d) = digest {
+            self.cache.insert(p, *d, generation, now, provider.claims.clock_skew, verified.clone());
+        }
+        provider.authz.check(&verified.claims).map_err(|e| Failure::new(e, Some(p)))?;
+        Ok(Identity { provider: p, verified, how: How::Verified(path) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use serde_json::{json, Value};
+
+    const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Pool";
+    const AUTH0: &str = "https://tenant.auth0.com/";
+
+    struct Store {
+        sets: Vec<Option<KeySet>>,
+        generation: u64,
+    }
+
+    impl KeyStore for Store {
+        fn keys(&self, p: ProviderId) -> Keys<'_> {
+            match self.sets.get(p).and_then(Option::as_ref) {
+                Some(set) => Keys::Ready { set, generation: self.generation },
+                None => Keys::Unavailable { retry_after: 5 },
+            }
+        }
+    }
+
+    fn set(keys: &[&testkit::TestKey]) -> KeySet {
+        KeySet::parse(testkit::jwks(keys).to_string().as_bytes()).unwrap()
+    }
+
+    fn config(extra: Value) -> Config {
+        let mut v = json!({
+            "providers": {
+                "auth0": {"issuer": AUTH0, "audiences": ["api"], "jwks": {"cluster": "auth0", "path": "/.well-known/jwks.json"},
+                          "from_params": ["access_token"], "forward": false},
+                "cognito": {"cognito": {"region": "us-east-1", "user_pool_id": "us-east-1_Pool", "token_use": "access", "client_ids": ["app"]},
+                            "jwks": {"cluster": "cognito"}}
+            }
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            for (k, x) in e {
+                o.insert(k.clone(), x.clone());
+            }
+        }
+        Config::parse(v.to_string().as_bytes()).unwrap()
+    }
+
+    struct T {
+        cfg: Config,
+        store: Store,
+        cache: TokenCache,
+    }
+
+    impl T {
+        fn new(extra: Value) -> T {
+            let cfg = config(extra);
+            let store = Store { sets: vec![Some(set(&[&testkit::rsa_b()])), Some(set(&[&testkit::rsa_a()]))], generation: 1 };
+            T { cfg, store, cache: TokenCache::new(100, 1 << 20) }
+        }
+
+        fn run(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Outcome {
+            let hs: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+            let req = RequestView { method, path, headers: &hs };
+            let ctx = Context { config: &self.cfg, keys: &self.store, host: None, now: testkit::now() };
+            authenticate(&ctx, &req, &mut self.cache)
+        }
+
+        fn bearer(&mut self, path: &str, token: &str) -> Outcome {
+            self.run("GET", path, &[("authorization", &format!("Bearer {token}"))])
+        }
+    }
+
+    fn access() -> Value {
+        testkit::cognito_access(ISS, "app", "andrew")
+    }
+
+    fn denial(o: &Outcome) -> Denial {
+        o.decision.as_ref().err().map(|d| d.error.denial).expect("denied")
+    }
+
+    #[test]
+    fn valid_cognito_token_passes_with_json_claims_and_is_cached() {
+        let mut t = T::new(json!({}));
+        let tok = testkit::rsa_a().token(&access());
+        let o = t.bearer("/api", &tok);
+        let allow = o.decision.unwrap();
+        assert_eq!(allow.pass, Pass::Authenticated);
+        assert_eq!(allow.identities[0].provider, 1);
+        assert_eq!(allow.identities[0].how, How::Verified(Path::PureRust));
+        let (name, value) = &allow.add_headers[0];
+        assert_eq!(name, "x-current-user");
+        let user: Value = serde_json::from_str(value).unwrap();
+        assert_eq!(user["username"], "andrew");
+        let again = t.bearer("/api", &tok).decision.unwrap();
+        assert_eq!(again.identities[0].how, How::Cached);
+        assert_eq!(again.add_headers, allow.add_headers);
+    }
+
+    #[test]
+    fn independent_signer_is_accepted() {
+        let mut t = T::new(json!({}));
+        let tok = testkit::rsa_a().token_by_jwt_simple(&access());
+        assert!(t.bearer("/", &tok).decision.is_ok());
+    }
+
+    #[test]
+    fn key_change_invalidates_cache() {
+        let mut t = T::new(json!({}));
+        let tok = testkit::rsa_a().token(&access());
+        assert!(t.bearer("/", &tok).decision.is_ok());
+        t.store.sets[1] = Some(set(&[&testkit::rsa_b()]));
+        t.store.generation = 2;
+        let o = t.bearer("/", &tok);
+        assert_eq!(denial(&o), Denial::UnknownKid);
+        assert_eq!(o.kid_misses, vec![1]);
+    }
+
+    #[test]
+    fn refusals() {
+        let mut t = T::new(json!({}));
+        assert_eq!(denial(&t.run("GET", "/", &[])), Denial::Missing);
+        assert_eq!(denial(&t.bearer("/", "garbage")), Denial::Malformed);
+        let mut c = access();
+        c["exp"] = json!(testkit::now() - 3600);
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&c))), Denial::Expired);
+        let mut c = access();
+        c["nbf"] = json!(testkit::now() + 3600);
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&c))), Denial::NotYetValid);
+        let mut c = access();
+        c["iss"] = json!("https://evil");
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&c))), Denial::UnknownIssuer);
+        let mut c = access();
+        c["client_id"] = json!("other");
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&c))), Denial::ClientId);
+        let id = testkit::cognito_id(ISS, "app", "andrew");
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&id))), Denial::TokenUse);
+        let forged = testkit::rsa_b().with_kid("rsa-a").token(&access());
+        assert_eq!(denial(&t.bearer("/", &forged)), Denial::BadSignature);
+        let o = t.bearer("/", &testkit::rsa_b().with_kid("new").token(&access()));
+        assert_eq!(denial(&o), Denial::UnknownKid);
+        assert_eq!(o.kid_misses, vec![1]);
+        let es = testkit::p256().with_kid("rsa-a").token(&access());
+        assert_eq!(denial(&t.bearer("/", &es)), Denial::KeyMismatch);
+    }
+
+    #[test]
+    fn issuer_selects_the_provider() {
+        let mut t = T::new(json!({}));
+        let c = json!({"iss": AUTH0, "aud": "api", "sub": "auth0|1", "exp": testkit::now() + 60});
+        let allow = t.bearer("/", &testkit::rsa_b().token(&c)).decision.unwrap();
+        assert_eq!(allow.identities[0].provider, 0);
+        assert_eq!(allow.remove_headers, vec!["authorization"], "auth0 has forward: false");
+        let allow = t.run("GET", "/x?a=1&access_token=".to_string().as_str(), &[]);
+        assert_eq!(denial(&allow), Denial::Malformed);
+        let tok = testkit::rsa_b().token(&c);
+        let path = format!("/x?a=1&access_token={tok}");
+        let allow = t.run("GET", &path, &[]).decision.unwrap();
+        assert_eq!(allow.new_path.as_deref(), Some("/x?a=1"));
+    }
+
+    #[test]
+    fn rules_allow_missing_failed_none_and_all() {
+        let mut t = T::new(json!({
+            "rules": [
+                {"match": {"prefix": "/public"}, "requires": "none"},
+                {"match": {"prefix": "/feed"}, "requires": {"allow_missing": ["cognito"]}},
+                {"match": {"prefix": "/soft"}, "requires": {"allow_missing_or_failed": ["cognito"]}},
+                {"match": {"prefix": "/both"}, "requires": {"all": ["auth0", "cognito"]}},
+                {"match": {"prefix": "/admin"}, "requires": {"provider": "cognito"}, "groups": ["admin"]}
+            ]
+        }));
+        assert_eq!(t.run("GET", "/public/x", &[]).decision.unwrap().pass, Pass::Public);
+        assert_eq!(t.run("GET", "/feed", &[]).decision.unwrap().pass, Pass::MissingAllowed);
+        assert_eq!(denial(&t.bearer("/feed", "garbage")), Denial::Malformed);
+        assert!(matches!(t.bearer("/soft", "garbage").decision.unwrap().pass, Pass::FailedAllowed(_)));
+        let tok = testkit::rsa_a().token(&access());
+        assert_eq!(t.bearer("/soft", &tok).decision.unwrap().pass, Pass::Authenticated);
+        assert_eq!(denial(&t.bearer("/admin", &tok)), Denial::Group);
+        let mut admin = access();
+        admin["cognito:groups"] = json!(["admin"]);
+        assert!(t.bearer("/admin", &testkit::rsa_a().token(&admin)).decision.is_ok());
+        assert_eq!(denial(&t.bearer("/both", &tok)), Denial::UnknownIssuer, "the auth0 half sees a Cognito token");
+        let a0 = testkit::rsa_b().token(&json!({"iss": AUTH0, "aud": ["api"], "exp": testkit::now() + 60}));
+        let path = format!("/both?access_token={a0}");
+        let allow = t.run("GET", &path, &[("authorization", &format!("Bearer {tok}"))]).decision.unwrap();
+        assert_eq!(allow.identities.len(), 2);
+    }
+
+    #[test]
+    fn cors_preflight_bypass_can_be_turned_off() {
+        let pre = [("origin", "https://app"), ("access-control-request-method", "GET")];
+        let mut t = T::new(json!({}));
+        assert_eq!(t.run("OPTIONS", "/api", &pre).decision.unwrap().pass, Pass::CorsPreflight);
+        let mut t = T::new(json!({"bypass_cors_preflight": false}));
+        assert_eq!(denial(&t.run("OPTIONS", "/api", &pre)), Denial::Missing);
+    }
+
+    #[test]
+    fn keys_unavailable_modes() {
+        let rules = json!([{"match": {"prefix": "/feed"}, "requires": {"allow_missing": ["cognito"]}}]);
+        let tok = testkit::rsa_a().token(&access());
+        let mut t = T::new(json!({"rules": rules}));
+        t.store.sets[1] = None;
+        let o = t.bearer("/", &tok);
+        let d = o.decision.unwrap_err();
+        assert_eq!((d.error.denial, d.retry_after), (Denial::KeysUnavailable, 5));
+        assert_eq!(denial(&t.bearer("/feed", &tok)), Denial::KeysUnavailable);
+        let mut t = T::new(json!({"rules": rules, "on_keys_unavailable": "unauthenticated"}));
+        t.store.sets[1] = None;
+        assert_eq!(t.bearer("/feed", &tok).decision.unwrap().pass, Pass::KeysUnavailableAllowed);
+        assert_eq!(denial(&t.bearer("/", &tok)), Denial::KeysUnavailable);
+    }
+
+    #[test]
+    fn cached_tokens_are_rechecked_for_expiry() {
+        let mut t = T::new(json!({}));
+        let mut c = access();
+        c["exp"] = json!(testkit::now() + 1);
+        let tok = testkit::rsa_a().token(&c);
+        assert!(t.bearer("/", &tok).decision.is_ok());
+        // Clock skew of 60 s keeps it valid; with skew 0 it would expire. Check the entry expiry
+        // bound: the cache never outlives exp + skew.
+        let key = (1usize, crate::cache::digest(&tok));
+        let ctx_now = testkit::now() + 62;
+        assert!(t.cache.get(key.0, &key.1, 1, ctx_now).is_none());
+    }
+}

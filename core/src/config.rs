@@ -1,0 +1,986 @@
+//! The plugin configuration: a JSON document read with serde (`deny_unknown_fields` at every
+//! level), then checked and compiled once into [`Config`]. Every error names the field it is
+//! about, e.g. `providers.cognito.jwks.cluster: must not be empty`.
+//!
+//! The README's "Configuration reference" documents every field; the defaults are here.
+
+use crate::claims::{ClaimRules, CognitoRules, TokenUse};
+use crate::error::ReplyOptions;
+use crate::extract::TokenSource;
+use crate::jwk::KeySet;
+use crate::output::{Output, UserFormat};
+use crate::policy::{Authz, ClaimCondition, Condition, Subjects};
+use crate::rules::{HeaderMatch, Match, PathMatch, ProviderId, Requirement, Rule};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A configuration error: the dotted path of the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path, e.g. `providers.cognito.issuer`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}: {}", self.field, self.message)
+    }
+}
+
+fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError { field: field.into(), message: message.into() })
+}
+
+/// Turns a serde error into a [`ConfigError`] whose field is `at`, extended with the unknown or
+/// missing member serde names.
+fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
+    let msg = e.to_string();
+    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| msg.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
+    let field = match (at.is_empty(), named) {
+        (true, Some(f)) => f,
+        (false, Some(f)) => format!("{at}.{f}"),
+        (true, None) => "(document)".to_string(),
+        (false, None) => at.to_string(),
+    };
+    ConfigError { field, message: msg }
+}
+
+fn parse_at<T: for<'de> Deserialize<'de>>(at: &str, v: Value) -> Result<T, ConfigError> {
+    serde_json::from_value(v).map_err(|e| serde_err(at, &e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document as written.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    providers: BTreeMap<String, Value>,
+    #[serde(default)]
+    rules: Vec<Value>,
+    #[serde(default)]
+    default_requires: Option<Value>,
+    #[serde(default)]
+    realm: Option<String>,
+    #[serde(default)]
+    max_token_bytes: Option<usize>,
+    #[serde(default)]
+    bypass_cors_preflight: Option<bool>,
+    #[serde(default)]
+    on_keys_unavailable: Option<UnavailableMode>,
+    #[serde(default)]
+    cache: Option<Value>,
+    #[serde(default)]
+    crypto: Option<CryptoMode>,
+    #[serde(default)]
+    debug: bool,
+    #[serde(default)]
+    filter_state: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    cognito: Option<RawCognito>,
+    #[serde(default)]
+    audiences: Option<Vec<String>>,
+    #[serde(default)]
+    allow_any_audience: bool,
+    #[serde(default)]
+    jwks: Option<Value>,
+    #[serde(default)]
+    from_headers: Option<Vec<RawHeaderSource>>,
+    #[serde(default)]
+    from_params: Vec<String>,
+    #[serde(default)]
+    from_cookies: Vec<String>,
+    #[serde(default = "yes")]
+    forward: bool,
+    #[serde(default = "yes")]
+    require_exp: bool,
+    #[serde(default)]
+    clock_skew_seconds: Option<u64>,
+    #[serde(default)]
+    max_lifetime_seconds: Option<u64>,
+    #[serde(default)]
+    subjects: Option<RawSubjects>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    output: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCognito {
+    region: String,
+    user_pool_id: String,
+    token_use: RawTokenUse,
+    #[serde(default)]
+    client_ids: Option<Vec<String>>,
+    #[serde(default)]
+    allow_any_client: bool,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum RawTokenUse {
+    Access,
+    Id,
+    Any,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderSource {
+    name: String,
+    #[serde(default)]
+    prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSubjects {
+    #[serde(default)]
+    exact: Vec<String>,
+    #[serde(default)]
+    prefixes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJwks {
+    #[serde(default)]
+    inline: Option<Value>,
+    #[serde(default)]
+    cluster: Option<String>,
+    #[serde(default)]
+    authority: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    discovery: bool,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    refresh_seconds: Option<u64>,
+    #[serde(default)]
+    max_stale_seconds: Option<u64>,
+    #[serde(default)]
+    kid_miss_penalty_seconds: Option<u64>,
+    #[serde(default)]
+    kid_miss_wait_ms: Option<u64>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    #[serde(default = "default_user_header", deserialize_with = "nullable")]
+    user_header: Option<String>,
+    #[serde(default)]
+    user_claims: Option<Vec<String>>,
+    #[serde(default)]
+    user_claim: Option<String>,
+    #[serde(default)]
+    claim_headers: BTreeMap<String, String>,
+    #[serde(default)]
+    payload_header: Option<String>,
+}
+
+fn default_user_header() -> Option<String> {
+    Some("x-current-user".into())
+}
+
+/// `null` → `None`, a string → `Some` (used where absent and null differ).
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Option::<String>::deserialize(d)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    when: RawMatch,
+    requires: Value,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    claims: Vec<RawCondition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    exact: Option<String>,
+    #[serde(default)]
+    regex: Option<String>,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    headers: Vec<RawHeaderMatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeaderMatch {
+    name: String,
+    #[serde(default)]
+    exact: Option<String>,
+    #[serde(default)]
+    prefix: Option<String>,
+    #[serde(default)]
+    present: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    path: String,
+    #[serde(default)]
+    equals: Option<Value>,
+    #[serde(default)]
+    contains: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum RawRequirement {
+    Provider(String),
+    Any(Vec<String>),
+    All(Vec<String>),
+    AllowMissing(Vec<String>),
+    AllowMissingOrFailed(Vec<String>),
+    None,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    #[serde(default)]
+    max_entries: Option<usize>,
+    #[serde(default)]
+    max_bytes: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compiled form.
+
+/// What to answer while a provider has no usable keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnavailableMode {
+    /// 503 with `Retry-After` (the default): the client keeps its token and retries.
+    #[default]
+    #[serde(rename = "503")]
+    RetryLater,
+    /// 401 `invalid_token`, as `jwt_authn` does.
+    #[serde(rename = "401")]
+    Reject,
+    /// Treat the token as absent: passes where the rule allows missing tokens, else 503.
+    Unauthenticated,
+}
+
+/// Which signature path to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CryptoMode {
+    /// Envoy's `verify_signature` where offered, pure Rust otherwise (the default).
+    #[default]
+    Auto,
+    /// Pure Rust only (for hosts without the foreign function, and for benchmarks).
+    PureRust,
+}
+
+/// Verified-token cache limits. `max_entries == 0` turns the cache off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// Most entries per worker.
+    pub max_entries: usize,
+    /// Most bytes per worker (claims, output headers and bookkeeping).
+    pub max_bytes: usize,
+}
+
+/// Where a provider's keys come from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// Keys given in the config.
+    Inline(Arc<KeySet>),
+    /// Keys fetched from an Envoy cluster.
+    Remote(RemoteJwks),
+}
+
+/// A remote JWKS and its fetch policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteJwks {
+    /// Envoy cluster to send the request to.
+    pub cluster: String,
+    /// `:authority` of the request.
+    pub authority: String,
+    /// `:path` of the JWKS; `None` until discovery finds it.
+    pub path: Option<String>,
+    /// Path of the OIDC discovery document, when the JWKS path is to be discovered.
+    pub discovery_path: Option<String>,
+    /// Per-request timeout, milliseconds.
+    pub timeout_ms: u64,
+    /// Refresh interval after a good fetch, seconds.
+    pub refresh_seconds: u64,
+    /// How long the last good keys keep serving while refreshes fail, seconds.
+    pub max_stale_seconds: u64,
+    /// Least time between two refetches caused by unknown `kid`s, seconds.
+    pub kid_miss_penalty_seconds: u64,
+    /// How long a request with an unknown `kid` may wait for a refetch, milliseconds.
+    pub kid_miss_wait_ms: u64,
+    /// Largest JWKS body accepted, bytes.
+    pub max_bytes: usize,
+}
+
+impl RemoteJwks {
+    /// The shared-data identity of this source: the same in the filter and the fetcher for the
+    /// same issuer and endpoint, whatever the provider is called.
+    pub fn identity(&self, issuer: &str) -> String {
+        format!(
+            "{issuer}|{}|{}|{}",
+            self.cluster,
+            self.authority,
+            self.path.as_deref().or(self.discovery_path.as_deref()).unwrap_or_default()
+        )
+    }
+}
+
+/// One compiled provider.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    /// Name, from the `providers` map key.
+    pub name: String,
+    /// Claim rules (issuer, audiences, time, Cognito).
+    pub claims: ClaimRules,
+    /// Provider-level 403 checks.
+    pub authz: Authz,
+    /// Key source.
+    pub keys: KeySource,
+    /// Where its tokens are looked for, in order.
+    pub sources: Vec<TokenSource>,
+    /// Keep the token header upstream after verification.
+    pub forward: bool,
+    /// Upstream headers.
+    pub output: Output,
+}
+
+/// The compiled configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Providers, in name order.
+    pub providers: Vec<Provider>,
+    /// Rules, in order.
+    pub rules: Vec<Rule>,
+    /// Requirement for requests no rule matches.
+    pub default_requires: Requirement,
+    /// Reply settings.
+    pub reply: ReplyOptions,
+    /// Longest token accepted, bytes.
+    pub max_token_bytes: usize,
+    /// Let CORS preflight requests through untouched.
+    pub bypass_cors_preflight: bool,
+    /// Answer while keys are unavailable.
+    pub on_keys_unavailable: UnavailableMode,
+    /// Verified-token cache limits.
+    pub cache: CacheConfig,
+    /// Signature path.
+    pub crypto: CryptoMode,
+    /// Record the outcome in Envoy filter state for access logs and RBAC.
+    pub filter_state: bool,
+    /// Every header any provider writes upstream: stripped from every request first.
+    pub output_headers: Vec<String>,
+}
+
+/// Default longest token: 8 KiB.
+pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
+
+impl Config {
+    /// Parses and checks a configuration document.
+    pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| serde_err("", &e))?;
+        if !doc.is_object() {
+            return err("(document)", "must be a JSON object");
+        }
+        let raw: RawConfig = parse_at("", doc)?;
+        compile(raw)
+    }
+
+    /// A provider's index by name.
+    pub fn provider_id(&self, name: &str) -> Option<ProviderId> {
+        self.providers.iter().position(|p| p.name == name)
+    }
+
+    /// The requirement and extra checks for a request.
+    pub fn route(&self, req: &crate::extract::RequestView<'_>) -> (&Requirement, Option<&Authz>) {
+        match self.rules.iter().find(|r| r.when.matches(req)) {
+            Some(r) => (&r.requires, Some(&r.authz)),
+            None => (&self.default_requires, None),
+        }
+    }
+}
+
+fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
+    if raw.providers.is_empty() {
+        return err("providers", "at least one provider is required");
+    }
+    let realm = raw.realm.unwrap_or_else(|| "envoy".into());
+    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return err("realm", "must be non-empty, without quotes, backslashes or control characters");
+    }
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
+    if !(64..=1 << 20).contains(&max_token_bytes) {
+        return err("max_token_bytes", "must be between 64 and 1048576");
+    }
+    let mut providers = Vec::with_capacity(raw.providers.len());
+    for (name, v) in raw.providers {
+        providers.push(compile_provider(&name, v)?);
+    }
+    let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
+    let mut rules = Vec::with_capacity(raw.rules.len());
+    for (i, v) in raw.rules.into_iter().enumerate() {
+        rules.push(compile_rule(&format!("rules[{i}]"), v, &names)?);
+    }
+    let default_requires = match raw.default_requires {
+        Some(v) => compile_requirement("default_requires", v, &names)?,
+        None => Requirement::Any((0..providers.len()).collect()),
+    };
+    let cache = match raw.cache {
+        None => CacheConfig { max_entries: 10_000, max_bytes: 16 << 20 },
+        Some(v) => {
+            let c: RawCache = parse_at("cache", v)?;
+            CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) }
+        }
+    };
+    let mut output_headers: Vec<String> = Vec::new();
+    for p in &providers {
+        for h in p.output.header_names() {
+            if !output_headers.iter().any(|x| x == h) {
+                output_headers.push(h.to_string());
+            }
+        }
+    }
+    for p in &providers {
+        for s in &p.sources {
+            if let TokenSource::Header { name, .. } = s {
+                if output_headers.contains(name) {
+                    return err(format!("providers.{}.from_headers", p.name), format!("{name} is also an output header"));
+                }
+            }
+        }
+    }
+    Ok(Config {
+        providers,
+        rules,
+        default_requires,
+        reply: ReplyOptions {
+            realm,
+            unavailable_status: if raw.on_keys_unavailable == Some(UnavailableMode::Reject) { 401 } else { 503 },
+            debug: raw.debug,
+        },
+        max_token_bytes,
+        bypass_cors_preflight: raw.bypass_cors_preflight.unwrap_or(true),
+        on_keys_unavailable: raw.on_keys_unavailable.unwrap_or_default(),
+        cache,
+        crypto: raw.crypto.unwrap_or_default(),
+        filter_state: raw.filter_state.unwrap_or(true),
+        output_headers,
+    })
+}
+
+fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let lower = name.to_ascii_lowercase();
+    let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if lower.is_empty() || !lower.chars().all(token_char) {
+        return err(field, format!("{name:?} is not a valid header name"));
+    }
+    if ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "cookie"].contains(&lower.as_str()) {
+        return err(field, format!("{name:?} cannot be used here"));
+    }
+    Ok(lower)
+}
+
+fn non_empty_list(field: &str, list: &[String]) -> Result<(), ConfigError> {
+    if list.is_empty() || list.iter().any(String::is_empty) {
+        return err(field, "must be a non-empty list of non-empty strings");
+    }
+    Ok(())
+}
+
+fn compile_provider(name: &str, v: Value) -> Result<Provider, ConfigError> {
+    let at = format!("providers.{name}");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return err(&at, "provider names use letters, digits, '_' and '-' (they appear in stats)");
+    }
+    let raw: RawProvider = parse_at(&at, v)?;
+    let cognito = raw.cognito.as_ref();
+    if let Some(c) = cognito {
+        let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok(&c.region) {
+            return err(format!("{at}.cognito.region"), "must look like us-east-1");
+        }
+        if !ok(&c.user_pool_id) || !c.user_pool_id.contains('_') {
+            return err(format!("{at}.cognito.user_pool_id"), "must look like us-east-1_AbCdEf123");
+        }
+    }
+    let derived_issuer = cognito.map(|c| format!("https://cognito-idp.{}.amazonaws.com/{}", c.region, c.user_pool_id));
+    let issuer = match (raw.issuer, &derived_issuer) {
+        (Some(i), Some(d)) if &i != d => {
+            return err(format!("{at}.issuer"), format!("does not match the Cognito pool's issuer {d}"));
+        }
+        (Some(i), _) => i,
+        (None, Some(d)) => d.clone(),
+        (None, None) => return err(format!("{at}.issuer"), "missing (set issuer, or cognito for a Cognito user pool)"),
+    };
+    if issuer.is_empty() || issuer.chars().any(char::is_whitespace) {
+        return err(format!("{at}.issuer"), "must be a non-empty string without whitespace");
+    }
+    let audiences = raw.audiences.unwrap_or_default();
+    if audiences.iter().any(String::is_empty) {
+        return err(format!("{at}.audiences"), "must not contain empty strings");
+    }
+    let cognito_rules = match cognito {
+        None => {
+            if audiences.is_empty() && !raw.allow_any_audience {
+                return err(
+                    format!("{at}.audiences"),
+                    "required: list the accepted audiences, or set allow_any_audience: true to skip the check",
+                );
+            }
+            None
+        }
+        Some(c) => {
+            let client_ids = c.client_ids.clone().unwrap_or_default();
+            if client_ids.iter().any(String::is_empty) {
+                return err(format!("{at}.cognito.client_ids"), "must not contain empty strings");
+            }
+            if client_ids.is_empty() && !c.allow_any_client {
+                return err(
+                    format!("{at}.cognito.client_ids"),
+                    "required: list the app client ids, or set allow_any_client: true to skip the check",
+                );
+            }
+            Some(CognitoRules {
+                token_use: match c.token_use {
+                    RawTokenUse::Access => TokenUse::Access,
+                    RawTokenUse::Id => TokenUse::Id,
+                    RawTokenUse::Any => TokenUse::Any,
+                },
+                client_ids,
+            })
+        }
+    };
+    let keys = compile_jwks(&format!("{at}.jwks"), raw.jwks, &issuer, cognito)?;
+    let mut sources = Vec::new();
+    match raw.from_headers {
+        None => sources.push(TokenSource::bearer()),
+        Some(hs) => {
+            for (i, h) in hs.into_iter().enumerate() {
+                let name = check_header_name(&format!("{at}.from_headers[{i}].name"), &h.name)?;
+                let prefix = h.prefix.unwrap_or_default().trim().to_string();
+                sources.push(TokenSource::Header { name, prefix });
+            }
+        }
+    }
+    for (i, p) in raw.from_params.into_iter().enumerate() {
+        if p.is_empty() || p.contains(['&', '=', '?', '#']) {
+            return err(format!("{at}.from_params[{i}]"), "must be a plain parameter name");
+        }
+        sources.push(TokenSource::Param(p));
+    }
+    for (i, c) in raw.from_cookies.into_iter().enumerate() {
+        if c.is_empty() || c.contains([';', '=', ' ']) {
+            return err(format!("{at}.from_cookies[{i}]"), "must be a plain cookie name");
+        }
+        sources.push(TokenSource::Cookie(c));
+    }
+    if sources.is_empty() {
+        return err(format!("{at}.from_headers"), "no token source left (add a header, parameter or cookie)");
+    }
+    let clock_skew = raw.clock_skew_seconds.unwrap_or(60);
+    if clock_skew > 3600 {
+        return err(format!("{at}.clock_skew_seconds"), "must be at most 3600");
+    }
+    if raw.max_lifetime_seconds == Some(0) {
+        return err(format!("{at}.max_lifetime_seconds"), "must be positive");
+    }
+    let subjects = raw.subjects.unwrap_or_default();
+    let output = compile_output(&format!("{at}.output"), raw.output)?;
+    Ok(Provider {
+        name: name.to_string(),
+        claims: ClaimRules {
+            issuer,
+            audiences,
+            require_exp: raw.require_exp,
+            clock_skew,
+            max_lifetime: raw.max_lifetime_seconds,
+            cognito: cognito_rules,
+        },
+        authz: Authz {
+            groups: raw.groups,
+            scopes: raw.scopes,
+            subjects: Subjects { exact: subjects.exact, prefixes: subjects.prefixes },
+            claims: Vec::new(),
+        },
+        keys,
+        sources,
+        forward: raw.forward,
+        output,
+    })
+}
+
+fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
+    let Some(v) = v else {
+        return err(at, "missing (give inline keys, or a cluster to fetch them from)");
+    };
+    let raw: RawJwks = parse_at(at, v)?;
+    if let Some(inline) = raw.inline {
+        if raw.cluster.is_some() || raw.path.is_some() || raw.authority.is_some() || raw.discovery {
+            return err(format!("{at}.inline"), "inline keys cannot be combined with cluster, path, authority or discovery");
+        }
+        let text = match inline {
+            Value::String(s) => s.into_bytes(),
+            other => other.to_string().into_bytes(),
+        };
+        let set = KeySet::parse(&text).map_err(|e| ConfigError { field: format!("{at}.inline"), message: e.to_string() })?;
+        return Ok(KeySource::Inline(Arc::new(set)));
+    }
+    let Some(cluster) = raw.cluster else {
+        return err(format!("{at}.cluster"), "missing (the Envoy cluster that reaches the JWKS endpoint, or use inline)");
+    };
+    if cluster.is_empty() || cluster.chars().any(char::is_control) {
+        return err(format!("{at}.cluster"), "must not be empty");
+    }
+    let issuer_host = issuer
+        .strip_prefix("https://")
+        .or_else(|| issuer.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
+    let issuer_path = issuer_host
+        .as_ref()
+        .and_then(|h| issuer.split_once(h.as_str()).map(|(_, p)| p.trim_end_matches('/').to_string()));
+    let authority = match raw.authority.or(issuer_host) {
+        Some(a) if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') => a,
+        _ => return err(format!("{at}.authority"), "missing or invalid (a host[:port]; derived from an https issuer when absent)"),
+    };
+    let (path, discovery_path) = match (raw.path, cognito, raw.discovery) {
+        (Some(_), _, true) => return err(format!("{at}.discovery"), "give either path or discovery, not both"),
+        (Some(p), _, false) => (Some(p), None),
+        (None, Some(c), false) => (Some(format!("/{}/.well-known/jwks.json", c.user_pool_id)), None),
+        (None, _, true) => match issuer_path {
+            Some(ip) => (None, Some(format!("{ip}/.well-known/openid-configuration"))),
+            None => return err(format!("{at}.discovery"), "needs an http(s) issuer"),
+        },
+        (None, None, false) => return err(format!("{at}.path"), "missing (the JWKS path on the cluster, or discovery: true)"),
+    };
+    if let Some(p) = &path {
+        if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return err(format!("{at}.path"), "must start with '/' and contain no whitespace");
+        }
+    }
+    let remote = RemoteJwks {
+        cluster,
+        authority,
+        path,
+        discovery_path,
+        timeout_ms: raw.timeout_ms.unwrap_or(5000),
+        refresh_seconds: raw.refresh_seconds.unwrap_or(600),
+        max_stale_seconds: raw.max_stale_seconds.unwrap_or(86_400),
+        kid_miss_penalty_seconds: raw.kid_miss_penalty_seconds.unwrap_or(10),
+        kid_miss_wait_ms: raw.kid_miss_wait_ms.unwrap_or(3000),
+        max_bytes: raw.max_bytes.unwrap_or(256 << 10),
+    };
+    if !(1..=60_000).contains(&remote.timeout_ms) {
+        return err(format!("{at}.timeout_ms"), "must be between 1 and 60000");
+    }
+    if !(1..=86_400 * 7).contains(&remote.refresh_seconds) {
+        return err(format!("{at}.refresh_seconds"), "must be between 1 and 604800");
+    }
+    if remote.max_stale_seconds < remote.refresh_seconds {
+        return err(format!("{at}.max_stale_seconds"), "must be at least refresh_seconds");
+    }
+    if remote.kid_miss_wait_ms > 30_000 {
+        return err(format!("{at}.kid_miss_wait_ms"), "must be at most 30000");
+    }
+    if !(1024..=16 << 20).contains(&remote.max_bytes) {
+        return err(format!("{at}.max_bytes"), "must be between 1024 and 16777216");
+    }
+    Ok(KeySource::Remote(remote))
+}
+
+fn compile_output(at: &str, v: Option<Value>) -> Result<Output, ConfigError> {
+    let Some(v) = v else { return Ok(Output::default()) };
+    let raw: RawOutput = parse_at(at, v)?;
+    let user_header = match raw.user_header {
+        Some(h) => Some(check_header_name(&format!("{at}.user_header"), &h)?),
+        None => None,
+    };
+    let user_format = match (raw.user_claims, raw.user_claim) {
+        (Some(_), Some(_)) => return err(format!("{at}.user_claim"), "set user_claims or user_claim, not both"),
+        (Some(list), None) => {
+            non_empty_list(&format!("{at}.user_claims"), &list)?;
+            UserFormat::Subset(list)
+        }
+        (None, Some(c)) if c.is_empty() => return err(format!("{at}.user_claim"), "must not be empty"),
+        (None, Some(c)) => UserFormat::Claim(c),
+        (None, None) => UserFormat::AllClaims,
+    };
+    let mut claim_headers = Vec::new();
+    for (h, claim) in raw.claim_headers {
+        let name = check_header_name(&format!("{at}.claim_headers.{h}"), &h)?;
+        if claim.is_empty() {
+            return err(format!("{at}.claim_headers.{h}"), "claim must not be empty");
+        }
+        claim_headers.push((name, claim));
+    }
+    let payload_header = match raw.payload_header {
+        Some(h) => Some(check_header_name(&format!("{at}.payload_header"), &h)?),
+        None => None,
+    };
+    let out = Output { user_header, user_format, claim_headers, payload_header };
+    let names: Vec<&str> = out.header_names().collect();
+    for (i, n) in names.iter().enumerate() {
+        if names.iter().skip(i + 1).any(|m| m == n) {
+            return err(at, format!("header {n} is written twice"));
+        }
+        if *n == "authorization" || n.starts_with(':') {
+            return err(at, format!("header {n} cannot be an output header"));
+        }
+    }
+    Ok(out)
+}
+
+fn provider_ids(at: &str, list: &[String], names: &[String]) -> Result<Vec<ProviderId>, ConfigError> {
+    if list.is_empty() {
+        return err(at, "must name at least one provider");
+    }
+    list.iter()
+        .map(|n| {
+            names.iter().position(|x| x == n).ok_or_else(|| ConfigError {
+                field: at.to_string(),
+                message: format!("unknown provider {n:?} (known: {})", names.join(", ")),
+            })
+        })
+        .collect()
+}
+
+fn compile_requirement(at: &str, v: Value, names: &[String]) -> Result<Requirement, ConfigError> {
+    let raw: RawRequirement = serde_json::from_value(v).map_err(|e| ConfigError {
+        field: at.to_string(),
+        message: format!(
+            "{} (one of {{\"provider\": name}}, {{\"any\": [..]}}, {{\"all\": [..]}}, {{\"allow_missing\": [..]}}, {{\"allow_missing_or_failed\": [..]}}, \"none\")",
+            e.to_string().rsplit_once(" at line ").map_or(e.to_string(), |(m, _)| m.to_string())
+        ),
+    })?;
+    Ok(match raw {
+        RawRequirement::Provider(p) => Requirement::Any(provider_ids(&format!("{at}.provider"), &[p], names)?),
+        RawRequirement::Any(l) => Requirement::Any(provider_ids(&format!("{at}.any"), &l, names)?),
+        RawRequirement::All(l) => Requirement::All(provider_ids(&format!("{at}.all"), &l, names)?),
+        RawRequirement::AllowMissing(l) => Requirement::AllowMissing(provider_ids(&format!("{at}.allow_missing"), &l, names)?),
+        RawRequirement::AllowMissingOrFailed(l) => {
+            Requirement::AllowMissingOrFailed(provider_ids(&format!("{at}.allow_missing_or_failed"), &l, names)?)
+        }
+        RawRequirement::None => Requirement::None,
+    })
+}
+
+fn compile_rule(at: &str, v: Value, names: &[String]) -> Result<Rule, ConfigError> {
+    let raw: RawRule = parse_at(at, v)?;
+    let m = raw.when;
+    let path = match (m.prefix, m.exact, m.regex) {
+        (Some(p), None, None) => PathMatch::Prefix(p),
+        (None, Some(e), None) => PathMatch::Exact(e),
+        (None, None, Some(r)) => PathMatch::Regex(
+            regex_lite::Regex::new(&r)
+                .map_err(|e| ConfigError { field: format!("{at}.match.regex"), message: e.to_string() })?,
+        ),
+        _ => return err(format!("{at}.match"), "give exactly one of prefix, exact or regex"),
+    };
+    let methods = m.methods.iter().map(|x| x.to_ascii_uppercase()).collect();
+    let mut headers = Vec::new();
+    for (i, h) in m.headers.into_iter().enumerate() {
+        let hat = format!("{at}.match.headers[{i}]");
+        let name = h.name.to_ascii_lowercase();
+        if name.is_empty() {
+            return err(format!("{hat}.name"), "must not be empty");
+        }
+        let cond = match (h.exact, h.prefix, h.present) {
+            (Some(e), None, None) => HeaderMatch::Exact(e),
+            (None, Some(p), None) => HeaderMatch::Prefix(p),
+            (None, None, Some(b)) => HeaderMatch::Present(b),
+            _ => return err(hat, "give exactly one of exact, prefix or present"),
+        };
+        headers.push((name, cond));
+    }
+    let requires = compile_requirement(&format!("{at}.requires"), raw.requires, names)?;
+    let mut claims = Vec::new();
+    for (i, c) in raw.claims.into_iter().enumerate() {
+        let cat = format!("{at}.claims[{i}]");
+        if c.path.is_empty() {
+            return err(format!("{cat}.path"), "must not be empty");
+        }
+        let condition = match (c.equals, c.contains) {
+            (Some(v), None) => Condition::Equals(v),
+            (None, Some(v)) => Condition::Contains(v),
+            _ => return err(cat, "give exactly one of equals or contains"),
+        };
+        claims.push(ClaimCondition { path: c.path, condition });
+    }
+    let authz = Authz { groups: raw.groups, scopes: raw.scopes, subjects: Subjects::default(), claims };
+    if !authz.is_empty() && matches!(requires, Requirement::None) {
+        return err(format!("{at}.requires"), "\"none\" cannot be combined with groups, scopes or claims");
+    }
+    Ok(Rule { when: Match { path, methods, headers }, requires, authz })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cognito() -> Value {
+        json!({
+            "providers": {
+                "cognito": {
+                    "cognito": {"region": "us-east-1", "user_pool_id": "us-east-1_Abc", "token_use": "access", "client_ids": ["app"]},
+                    "jwks": {"cluster": "cognito"}
+                }
+            }
+        })
+    }
+
+    fn parse(v: &Value) -> Result<Config, ConfigError> {
+        Config::parse(v.to_string().as_bytes())
+    }
+
+    fn field(v: &Value) -> String {
+        parse(v).unwrap_err().field
+    }
+
+    #[test]
+    fn cognito_shorthand_derives_issuer_and_jwks() {
+        let c = parse(&cognito()).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.claims.issuer, "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Abc");
+        let KeySource::Remote(r) = &p.keys else { panic!("remote expected") };
+        assert_eq!(r.authority, "cognito-idp.us-east-1.amazonaws.com");
+        assert_eq!(r.path.as_deref(), Some("/us-east-1_Abc/.well-known/jwks.json"));
+        assert_eq!(r.refresh_seconds, 600);
+        assert_eq!(c.default_requires, Requirement::Any(vec![0]));
+        assert_eq!(c.output_headers, vec!["x-current-user"]);
+        assert!(c.bypass_cors_preflight);
+        assert_eq!(c.reply.unavailable_status, 503);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut v = cognito();
+        v["providers"]["cognito"]["audience"] = json!(["x"]);
+        assert_eq!(field(&v), "providers.cognito.audience");
+        let mut v = cognito();
+        v["surprise"] = json!(1);
+        assert_eq!(field(&v), "surprise");
+        let mut v = cognito();
+        v["providers"]["cognito"]["jwks"] = json!({"cluster": "c", "refresh": 5});
+        assert_eq!(field(&v), "providers.cognito.jwks.refresh");
+        let v = json!({"providers": {"p": {"audiences": ["a"], "jwks": {"cluster": "c", "path": "/k"}}}});
+        assert_eq!(field(&v), "providers.p.issuer");
+        let v = json!({"providers": {"p": {"issuer": "https://i", "audiences": ["a"]}}});
+        assert_eq!(field(&v), "providers.p.jwks");
+        let v = json!({"providers": {"p": {"issuer": "https://i", "audiences": ["a"], "jwks": {"inline": {"keys": []}}}}});
+        assert_eq!(field(&v), "providers.p.jwks.inline");
+        let v = json!({"providers": {"p": {"issuer": "https://i", "jwks": {"cluster": "c", "path": "/k"}}}});
+        assert_eq!(field(&v), "providers.p.audiences");
+        let mut v = cognito();
+        v["providers"]["cognito"]["cognito"]["client_ids"] = json!([]);
+        assert_eq!(field(&v), "providers.cognito.cognito.client_ids");
+        let mut v = cognito();
+        v["providers"]["cognito"]["jwks"]["cluster"] = json!("");
+        assert_eq!(field(&v), "providers.cognito.jwks.cluster");
+        let mut v = cognito();
+        v["realm"] = json!("a\"b");
+        assert_eq!(field(&v), "realm");
+        assert_eq!(Config::parse(b"[]").unwrap_err().field, "(document)");
+        assert_eq!(Config::parse(b"{").unwrap_err().field, "(document)");
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"provider": "nope"}}]);
+        assert_eq!(field(&v), "rules[0].requires.provider");
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/", "exact": "/"}, "requires": "none"}]);
+        assert_eq!(field(&v), "rules[0].match");
+        let mut v = cognito();
+        v["providers"]["cognito"]["output"] = json!({"user_header": "bad header"});
+        assert_eq!(field(&v), "providers.cognito.output.user_header");
+    }
+
+    #[test]
+    fn rules_requirements_and_outputs() {
+        let mut v = cognito();
+        v["providers"]["auth0"] = json!({
+            "issuer": "https://tenant.auth0.com/",
+            "audiences": ["api"],
+            "jwks": {"cluster": "auth0", "discovery": true},
+            "from_params": ["access_token"],
+            "output": {"user_header": null, "claim_headers": {"X-Sub": "sub"}}
+        });
+        v["rules"] = json!([
+            {"match": {"prefix": "/public"}, "requires": "none"},
+            {"match": {"exact": "/feed", "methods": ["get"]}, "requires": {"allow_missing": ["cognito"]}},
+            {"match": {"regex": "/admin/.*"}, "requires": {"any": ["cognito", "auth0"]}, "groups": ["admin"]}
+        ]);
+        v["default_requires"] = json!({"all": ["auth0", "cognito"]});
+        let c = parse(&v).unwrap();
+        assert_eq!(c.providers[0].name, "auth0", "providers are ordered by name");
+        let KeySource::Remote(r) = &c.providers[0].keys else { panic!() };
+        assert_eq!(r.authority, "tenant.auth0.com");
+        assert_eq!(r.path, None);
+        assert_eq!(r.discovery_path.as_deref(), Some("/.well-known/openid-configuration"));
+        assert_eq!(c.rules.len(), 3);
+        assert_eq!(c.rules[1].requires, Requirement::AllowMissing(vec![1]));
+        assert_eq!(c.rules[1].when.methods, vec!["GET"]);
+        assert_eq!(c.rules[2].authz.groups, vec!["admin"]);
+        assert_eq!(c.default_requires, Requirement::All(vec![0, 1]));
+        assert_eq!(c.output_headers, vec!["x-sub", "x-current-user"]);
+        assert_eq!(c.providers[0].output.user_header, None);
+    }
+
+    #[test]
+    fn inline_keys_and_modes() {
+        let jwks = testkit::jwks(&[&testkit::rsa_a()]);
+        let v = json!({
+            "providers": {"local": {"issuer": "https://i", "allow_any_audience": true, "jwks": {"inline": jwks}}},
+            "on_keys_unavailable": "401",
+            "crypto": "pure_rust",
+            "cache": {"max_entries": 0}
+        });
+        let c = parse(&v).unwrap();
+        assert!(matches!(&c.providers[0].keys, KeySource::Inline(s) if s.keys.len() == 1));
+        assert_eq!(c.reply.unavailable_status, 401);
+        assert_eq!(c.crypto, CryptoMode::PureRust);
+        assert_eq!(c.cache.max_entries, 0);
+    }
+}

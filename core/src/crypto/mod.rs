@@ -1,0 +1,291 @@
+//! Signature verification on two paths with one entry point, [`verify`]:
+//!
+//! - **host**: Envoy's `verify_signature` foreign function (BoringSSL), reached through the
+//!   [`HostVerifier`] trait the adapter implements. It covers RS* and ES*; keys are handed over
+//!   as the DER SubjectPublicKeyInfo built once at key load, ECDSA signatures as DER.
+//! - **pure Rust**: everything, and the fallback when the host lacks the function.
+//!
+//! Claim checks never live here, so they are the same code whichever path verified.
+
+pub mod rsa;
+
+use crate::der::{self, Curve};
+use crate::jwk::{Jwk, KeyMaterial};
+use crate::jws::Alg;
+use sha2::Digest;
+
+/// Hash functions used by the supported algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hash {
+    /// SHA-256.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl Hash {
+    /// Digest of `msg`.
+    pub fn digest(self, msg: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => sha2::Sha256::digest(msg).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(msg).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(msg).to_vec(),
+        }
+    }
+
+    /// Output length in bytes.
+    pub fn output_len(self) -> usize {
+        match self {
+            Hash::Sha256 => 32,
+            Hash::Sha384 => 48,
+            Hash::Sha512 => 64,
+        }
+    }
+
+    /// The name Envoy's `verify_signature` expects.
+    pub fn host_name(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "sha256",
+            Hash::Sha384 => "sha384",
+            Hash::Sha512 => "sha512",
+        }
+    }
+
+    /// DER DigestInfo prefix for EMSA-PKCS1-v1_5 (RFC 8017 §9.2 note 1).
+    pub fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Hash::Sha256 => &[
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x01, 0x05, 0x00, 0x04, 0x20,
+            ],
+            Hash::Sha384 => &[
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x02, 0x05, 0x00, 0x04, 0x30,
+            ],
+            Hash::Sha512 => &[
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+                0x03, 0x05, 0x00, 0x04, 0x40,
+            ],
+        }
+    }
+
+    /// The hash an algorithm uses.
+    pub fn of(alg: Alg) -> Hash {
+        match alg {
+            Alg::RS256 | Alg::PS256 | Alg::ES256 | Alg::EdDSA => Hash::Sha256,
+            Alg::RS384 | Alg::PS384 | Alg::ES384 => Hash::Sha384,
+            Alg::RS512 | Alg::PS512 => Hash::Sha512,
+        }
+    }
+}
+
+/// What the host answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAnswer {
+    /// The host verified the signature.
+    Valid,
+    /// The host checked and the signature is wrong.
+    Invalid,
+    /// The host cannot verify (no such foreign function, or an error): use pure Rust.
+    Unavailable,
+}
+
+/// Envoy's `verify_signature` foreign function, as the adapter exposes it.
+pub trait HostVerifier {
+    /// Verifies `sig` over `msg` with the DER SubjectPublicKeyInfo `spki` and hash `hash`
+    /// ("sha256", "sha384", "sha512"). RSA keys use PKCS#1 v1.5; EC keys want a DER signature.
+    fn verify(&self, hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> HostAnswer;
+}
+
+/// Which path verified a signature (for counters and the benchmark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Envoy's BoringSSL through `verify_signature`.
+    Host,
+    /// The pure-Rust implementation.
+    PureRust,
+}
+
+/// Verifies `sig` over `signing_input` with `key` for `alg`. The caller has already checked
+/// that `alg` is allowed for the key ([`Jwk::allows`]).
+///
+/// Returns `Some(path)` when the signature is valid, `None` when it is not.
+pub fn verify(
+    alg: Alg,
+    key: &Jwk,
+    signing_input: &[u8],
+    sig: &[u8],
+    host: Option<&dyn HostVerifier>,
+) -> Option<Path> {
+    let hash = Hash::of(alg);
+    if let (Some(host), Some(spki)) = (host, key.spki.as_deref()) {
+        let host_sig = match (&key.material, alg) {
+            (KeyMaterial::Rsa(_), Alg::RS256 | Alg::RS384 | Alg::RS512) => Some(sig.to_vec()),
+            (KeyMaterial::Ec(ec), Alg::ES256 | Alg::ES384) => {
+                // Wrong length or out-of-range r/s: invalid, on either path.
+                Some(der::ecdsa_raw_to_der(ec.curve(), sig)?)
+            }
+            _ => None,
+        };
+        if let Some(host_sig) = host_sig {
+            match host.verify(hash.host_name(), spki, &host_sig, signing_input) {
+                HostAnswer::Valid => return Some(Path::Host),
+                HostAnswer::Invalid => return None,
+                HostAnswer::Unavailable => {}
+            }
+        }
+    }
+    pure_verify(alg, key, signing_input, sig).then_some(Path::PureRust)
+}
+
+fn pure_verify(alg: Alg, key: &Jwk, msg: &[u8], sig: &[u8]) -> bool {
+    let hash = Hash::of(alg);
+    match (&key.material, alg) {
+        (KeyMaterial::Rsa(k), Alg::RS256 | Alg::RS384 | Alg::RS512) => k.verify_pkcs1(hash, msg, sig),
+        (KeyMaterial::Rsa(k), Alg::PS256 | Alg::PS384 | Alg::PS512) => k.verify_pss(hash, msg, sig),
+        (KeyMaterial::Ec(ec), Alg::ES256 | Alg::ES384) => ec.verify(msg, sig),
+        (KeyMaterial::Ed25519(pk), Alg::EdDSA) => match ed25519_compact::Signature::from_slice(sig) {
+            Ok(s) => pk.verify(msg, &s).is_ok(),
+            Err(_) => false,
+        },
+        _ => false,
+    }
+}
+
+/// A prepared EC public key.
+#[derive(Debug, Clone)]
+pub enum EcKey {
+    /// P-256.
+    P256(p256::ecdsa::VerifyingKey),
+    /// P-384.
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl EcKey {
+    /// Builds a key from affine coordinates; refuses points not on the curve.
+    pub fn new(curve: Curve, x: &[u8], y: &[u8]) -> Option<EcKey> {
+        if x.len() != curve.field_len() || y.len() != curve.field_len() {
+            return None;
+        }
+        let mut sec1 = Vec::with_capacity(1 + x.len() + y.len());
+        sec1.push(0x04);
+        sec1.extend_from_slice(x);
+        sec1.extend_from_slice(y);
+        match curve {
+            Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok().map(EcKey::P256),
+            Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok().map(EcKey::P384),
+        }
+    }
+
+    /// The key's curve.
+    pub fn curve(&self) -> Curve {
+        match self {
+            EcKey::P256(_) => Curve::P256,
+            EcKey::P384(_) => Curve::P384,
+        }
+    }
+
+    /// Verifies a raw r‖s signature (ECDSA with the curve's hash).
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        use p256::ecdsa::signature::Verifier;
+        if der::ecdsa_raw_to_der(self.curve(), sig).is_none() {
+            return false;
+        }
+        match self {
+            EcKey::P256(k) => p256::ecdsa::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            EcKey::P384(k) => p384::ecdsa::Signature::from_slice(sig)
+                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwk::KeySet;
+
+    struct Emulated;
+    impl HostVerifier for Emulated {
+        fn verify(&self, hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> HostAnswer {
+            match testkit::emulated_host_verify(hash, spki, sig, msg) {
+                Some(true) => HostAnswer::Valid,
+                Some(false) => HostAnswer::Invalid,
+                None => HostAnswer::Unavailable,
+            }
+        }
+    }
+
+    struct Absent;
+    impl HostVerifier for Absent {
+        fn verify(&self, _: &str, _: &[u8], _: &[u8], _: &[u8]) -> HostAnswer {
+            HostAnswer::Unavailable
+        }
+    }
+
+    fn key_of(k: &testkit::TestKey) -> Jwk {
+        let set = KeySet::parse(testkit::jwks(&[k]).to_string().as_bytes()).unwrap();
+        let mut key = set.keys[0].clone();
+        key.alg = None;
+        key
+    }
+
+    fn cases() -> Vec<(testkit::TestKey, Vec<Alg>)> {
+        use Alg::*;
+        vec![
+            (testkit::rsa_a(), vec![RS256, RS384, RS512, PS256, PS384, PS512]),
+            (testkit::rsa_3072(), vec![RS256, PS256, PS512]),
+            (testkit::p256(), vec![ES256]),
+            (testkit::p384(), vec![ES384]),
+            (testkit::ed25519(), vec![EdDSA]),
+        ]
+    }
+
+    #[test]
+    fn every_algorithm_on_every_path() {
+        for (tk, algs) in cases() {
+            let key = key_of(&tk);
+            for alg in algs {
+                let msg = b"header.payload";
+                let sig = tk.sign(alg.name(), msg);
+                let host_capable = matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::ES256 | Alg::ES384);
+                let want_host = if host_capable { Path::Host } else { Path::PureRust };
+                assert_eq!(verify(alg, &key, msg, &sig, Some(&Emulated)), Some(want_host), "{alg:?} host");
+                assert_eq!(verify(alg, &key, msg, &sig, Some(&Absent)), Some(Path::PureRust), "{alg:?} fallback");
+                assert_eq!(verify(alg, &key, msg, &sig, None), Some(Path::PureRust), "{alg:?} pure");
+                let mut bad = sig.clone();
+                let last = bad.len() - 1;
+                bad[last] ^= 1;
+                for host in [Some(&Emulated as &dyn HostVerifier), None] {
+                    assert_eq!(verify(alg, &key, msg, &bad, host), None, "{alg:?} flipped bit");
+                    assert_eq!(verify(alg, &key, b"header.payloaD", &sig, host), None, "{alg:?} other message");
+                    assert_eq!(verify(alg, &key, msg, &sig[..sig.len() - 1], host), None, "{alg:?} truncated");
+                    let mut longer = sig.clone();
+                    longer.push(0);
+                    assert_eq!(verify(alg, &key, msg, &longer, host), None, "{alg:?} lengthened");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn another_keys_signature_fails() {
+        let a = key_of(&testkit::rsa_a());
+        let sig = testkit::rsa_b().sign("RS256", b"m");
+        assert_eq!(verify(Alg::RS256, &a, b"m", &sig, Some(&Emulated)), None);
+        assert_eq!(verify(Alg::RS256, &a, b"m", &sig, None), None);
+    }
+
+    #[test]
+    fn ecdsa_zero_and_order_signatures_fail_on_both_paths() {
+        let key = key_of(&testkit::p256());
+        let mut order = crate::der::Curve::P256.order().to_vec();
+        order.extend_from_slice(crate::der::Curve::P256.order());
+        for sig in [vec![0u8; 64], order] {
+            assert_eq!(verify(Alg::ES256, &key, b"m", &sig, Some(&Emulated)), None);
+            assert_eq!(verify(Alg::ES256, &key, b"m", &sig, None), None);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Where tokens live in a request: headers with a scheme prefix (default
+//! `Authorization: Bearer`), query parameters, and cookies.
+//!
+//! Extraction only finds candidate strings; it never decodes them. A header that appears twice
+//! is ambiguous and refused, so a proxy in front cannot be tricked into checking one token while
+//! the upstream reads the other.
+
+use crate::error::{AuthError, Denial};
+
+/// One place a provider looks for its token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TokenSource {
+    /// A request header (lower-case name) whose value starts with `prefix` (compared
+    /// case-insensitively) followed by at least one space. An empty prefix takes the whole value.
+    Header {
+        /// Header name, lower-case.
+        name: String,
+        /// Scheme such as `Bearer`, without the trailing space; may be empty.
+        prefix: String,
+    },
+    /// A query parameter; removed from the path before the request goes upstream.
+    Param(String),
+    /// A cookie.
+    Cookie(String),
+}
+
+impl TokenSource {
+    /// The default source: `Authorization: Bearer <token>`.
+    pub fn bearer() -> TokenSource {
+        TokenSource::Header { name: "authorization".into(), prefix: "Bearer".into() }
+    }
+}
+
+/// A request as the core sees it. Header names are lower-case (Envoy's form); values are raw
+/// bytes because clients may send anything.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path`, including the query string.
+    pub path: &'a str,
+    /// All request headers, in order, duplicates kept.
+    pub headers: &'a [(String, Vec<u8>)],
+}
+
+impl<'a> RequestView<'a> {
+    /// All values of a header.
+    pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    }
+
+    /// The single value of a header, if it appears exactly once and is valid UTF-8.
+    pub fn single(&self, name: &'a str) -> Option<&'a str> {
+        let mut it = self.values(name);
+        let first = it.next()?;
+        if it.next().is_some() {
+            return None;
+        }
+        std::str::from_utf8(first).ok()
+    }
+
+    /// The path without its query string.
+    pub fn path_only(&self) -> &'a str {
+        self.path.split_once('?').map_or(self.path, |(p, _)| p)
+    }
+}
+
+/// A token found in a request, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The token text.
+    pub token: &'a str,
+    /// The source it came from.
+    pub source: &'a TokenSource,
+}
+
+/// Looks for a token in one source. `Ok(None)` means the source is absent (or holds another
+/// scheme, such as `Basic`); `Err` means it is present but unusable.
+pub fn find<'a>(req: &RequestView<'a>, source: &'a TokenSource) -> Result<Option<Found<'a>>, AuthError> {
+    let token = match source {
+        TokenSource::Header { name, prefix } => from_header(req, name, prefix)?,
+        TokenSource::Param(name) => from_query(req.path, name)?,
+        TokenSource::Cookie(name) => from_cookies(req, name)?,
+    };
+    Ok(token.map(|token| Found { token, source }))
+}
+
+fn from_header<'a>(req: &RequestView<'a>, name: &str, prefix: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut values = req.headers.iter().filter(|(n, _)| n == name);
+    let Some((_, first)) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(AuthError::with(Denial::Ambiguous, format!("header {name} appears more than once")));
+    }
+    let Ok(value) = std::str::from_utf8(first) else {
+        return Err(AuthError::with(Denial::Malformed, format!("header {name} is not UTF-8")));
+    };
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if prefix.is_empty() {
+        return non_empty(value, name).map(Some);
+    }
+    let Some(head) = value.get(..prefix.len()) else { return Ok(None) };
+    if !head.eq_ignore_ascii_case(prefix) {
+        return Ok(None);
+    }
+    let rest = value.get(prefix.len()..).unwrap_or_default();
+    if rest.is_empty() {
+        return Err(AuthError::with(Denial::Malformed, format!("{prefix} scheme without a token")));
+    }
+    let Some(token) = rest.strip_prefix([' ', '\t']) else {
+        // "Bearerabc": another scheme that merely starts with the same letters.
+        return Ok(None);
+    };
+    non_empty(token.trim_start_matches([' ', '\t']), name).map(Some)
+}
+
+fn non_empty<'a>(token: &'a str, place: &str) -> Result<&'a str, AuthError> {
+    if token.is_empty() {
+        Err(AuthError::with(Denial::Malformed, format!("empty token in {place}")))
+    } else {
+        Ok(token)
+    }
+}
+
+fn from_query<'a>(path: &'a str, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let Some((_, query)) = path.split_once('?') else { return Ok(None) };
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    let mut found = None;
+    for pair in query.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == name {
+            if found.is_some() {
+                return Err(AuthError::with(Denial::Ambiguous, format!("query parameter {name} appears more than once")));
+            }
+            found = Some(non_empty(v, name)?);
+        }
+    }
+    Ok(found)
+}
+
+/// The path with every occurrence of query parameter `name` removed.
+pub fn remove_param(path: &str, name: &str) -> String {
+    let Some((base, query)) = path.split_once('?') else { return path.to_string() };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
+        .collect();
+    if kept.is_empty() || kept == [""] {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    }
+}
+
+fn from_cookies<'a>(req: &RequestView<'a>, name: &str) -> Result<Option<&'a str>, AuthError> {
+    let mut found = None;
+    for header in req.values("cookie") {
+        let Ok(header) = std::str::from_utf8(header) else { continue };
+        for pair in header.split(';') {
+            let Some((k, v)) = pair.trim().split_once('=') else { continue };
+            if k == name {
+                if found.is_some() {
+                    return Err(AuthError::with(Denial::Ambiguous, format!("cookie {name} appears more than once")));
+                }
+                found = Some(non_empty(v.trim_matches('"'), name)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(path: &'a str, headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+        RequestView { method: "GET", path, headers }
+    }
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    }
+
+    fn bearer(headers: &[(String, Vec<u8>)]) -> Result<Option<&str>, Denial> {
+        let src = Box::leak(Box::new(TokenSource::bearer()));
+        find(&req("/", headers), src).map(|f| f.map(|f| f.token)).map_err(|e| e.denial)
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer(&h(&[("authorization", "Bearer abc")])), Ok(Some("abc")));
+        assert_eq!(bearer(&h(&[("authorization", "bearer abc")])), Ok(Some("abc")));
+        assert_eq!(bearer(&h(&[("authorization", "BEARER   abc")])), Ok(Some("abc")));
+    }
+
+    #[test]
+    fn other_schemes_and_absence_are_missing() {
+        assert_eq!(bearer(&h(&[])), Ok(None));
+        assert_eq!(bearer(&h(&[("authorization", "Basic dXNlcjpwYXNz")])), Ok(None));
+        assert_eq!(bearer(&h(&[("authorization", "Bearerabc")])), Ok(None));
+        assert_eq!(bearer(&h(&[("x-other", "Bearer abc")])), Ok(None));
+    }
+
+    #[test]
+    fn unusable_values_are_refused() {
+        assert_eq!(bearer(&h(&[("authorization", "Bearer")])), Err(Denial::Malformed));
+        assert_eq!(bearer(&h(&[("authorization", "Bearer a"), ("authorization", "Bearer b")])), Err(Denial::Ambiguous));
+        let non_utf8 = vec![("authorization".to_string(), b"Bearer \xff\xfe".to_vec())];
+        assert_eq!(bearer(&non_utf8), Err(Denial::Malformed));
+        // Inner whitespace stays in the token, and the JWS parser refuses it.
+        assert_eq!(bearer(&h(&[("authorization", "Bearer a b")])), Ok(Some("a b")));
+    }
+
+    #[test]
+    fn query_parameters() {
+        let src = TokenSource::Param("access_token".into());
+        let found = |p: &'static str| find(&req(p, &[]), &src).map(|f| f.map(|f| f.token)).map_err(|e| e.denial);
+        assert_eq!(found("/a?x=1&access_token=tok&y=2"), Ok(Some("tok")));
+        assert_eq!(found("/a?access_token=tok#frag"), Ok(Some("tok")));
+        assert_eq!(found("/a?x=1"), Ok(None));
+        assert_eq!(found("/a"), Ok(None));
+        assert_eq!(found("/a?access_token="), Err(Denial::Malformed));
+        assert_eq!(found("/a?access_token=a&access_token=b"), Err(Denial::Ambiguous));
+        assert_eq!(remove_param("/a?x=1&access_token=tok&y=2", "access_token"), "/a?x=1&y=2");
+        assert_eq!(remove_param("/a?access_token=tok", "access_token"), "/a");
+        assert_eq!(remove_param("/a", "access_token"), "/a");
+    }
+
+    #[test]
+    fn cookies() {
+        let src = TokenSource::Cookie("id_token".into());
+        let hs = h(&[("cookie", "a=1; id_token=tok; b=2")]);
+        assert_eq!(find(&req("/", &hs), &src).unwrap().map(|f| f.token), Some("tok"));
+        let dup = h(&[("cookie", "id_token=a"), ("cookie", "id_token=b")]);
+        assert_eq!(find(&req("/", &dup), &src).unwrap_err().denial, Denial::Ambiguous);
+        let none = h(&[("cookie", "a=1")]);
+        assert_eq!(find(&req("/", &none), &src).unwrap(), None);
+    }
+}

@@ -1,0 +1,258 @@
+//! Compact JWS parsing (RFC 7515 §7.1): size cap first, then three strict base64url segments,
+//! a header with an allowlisted `alg`, and a payload that must be a JSON object.
+//!
+//! Parsing never trusts header members that point elsewhere (`jku`, `jwk`, `x5u`, `x5c`): they
+//! are ignored. `crit` is refused because this filter understands no extensions.
+
+use crate::b64;
+use crate::error::{AuthError, Denial};
+use crate::json;
+use serde_json::{Map, Value};
+
+/// Signature algorithms this filter accepts. Anything else, including `none` and HS*, is
+/// refused before a key is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt.
+    PS256,
+    /// RSASSA-PSS with SHA-384, MGF1-SHA-384, 48-byte salt.
+    PS384,
+    /// RSASSA-PSS with SHA-512, MGF1-SHA-512, 64-byte salt.
+    PS512,
+    /// ECDSA on P-256 with SHA-256, raw r‖s signature.
+    ES256,
+    /// ECDSA on P-384 with SHA-384, raw r‖s signature.
+    ES384,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    /// Parses a JWS `alg` value; case-sensitive as RFC 7515 requires.
+    pub fn parse(s: &str) -> Option<Alg> {
+        Some(match s {
+            "RS256" => Alg::RS256,
+            "RS384" => Alg::RS384,
+            "RS512" => Alg::RS512,
+            "PS256" => Alg::PS256,
+            "PS384" => Alg::PS384,
+            "PS512" => Alg::PS512,
+            "ES256" => Alg::ES256,
+            "ES384" => Alg::ES384,
+            "EdDSA" => Alg::EdDSA,
+            _ => return None,
+        })
+    }
+
+    /// The registered name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// The parts of the JOSE header the filter uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: Alg,
+    /// The key id, if any.
+    pub kid: Option<String>,
+}
+
+/// A parsed, not yet verified, compact JWS.
+#[derive(Debug, Clone)]
+pub struct Jws<'a> {
+    /// The protected header.
+    pub header: Header,
+    /// The payload, parsed strictly as a JSON object.
+    pub claims: Map<String, Value>,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
+    pub signing_input: &'a str,
+    /// The base64url payload segment, as received (for the payload header).
+    pub payload_b64: &'a str,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+/// Longest `kid` accepted; real issuers use well under 100 characters.
+pub const MAX_KID_LEN: usize = 256;
+
+fn malformed(detail: &str) -> AuthError {
+    AuthError::with(Denial::Malformed, detail)
+}
+
+/// Parses a compact JWS. `max_len` is checked before anything else is looked at.
+pub fn parse(token: &str, max_len: usize) -> Result<Jws<'_>, AuthError> {
+    if token.len() > max_len {
+        return Err(AuthError::with(Denial::TooLarge, format!("{} bytes > {max_len}", token.len())));
+    }
+    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        return Err(malformed("characters outside base64url"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three segments"));
+    };
+    let signing_input = token.get(..h.len() + 1 + p.len()).ok_or_else(|| malformed("segments"))?;
+    let header_bytes = b64::decode(h).ok_or_else(|| malformed("header is not base64url"))?;
+    let header_map =
+        json::parse_object(&header_bytes).map_err(|e| malformed(&format!("header: {e}")))?;
+    let header = parse_header(&header_map)?;
+    let payload = b64::decode(p).ok_or_else(|| malformed("payload is not base64url"))?;
+    let claims = json::parse_object(&payload).map_err(|e| malformed(&format!("payload: {e}")))?;
+    let signature = b64::decode(s).ok_or_else(|| malformed("signature is not base64url"))?;
+    if signature.is_empty() {
+        return Err(AuthError::with(Denial::BadSignature, "empty signature"));
+    }
+    Ok(Jws { header, claims, signing_input, payload_b64: p, signature })
+}
+
+fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
+    let alg = match m.get("alg") {
+        Some(Value::String(a)) => a,
+        Some(_) => return Err(malformed("alg is not a string")),
+        None => return Err(malformed("alg missing")),
+    };
+    let alg = Alg::parse(alg)
+        .ok_or_else(|| AuthError::with(Denial::UnsupportedAlg, format!("alg {alg:?}")))?;
+    if m.contains_key("crit") {
+        return Err(AuthError::with(Denial::UnsupportedAlg, "crit header not supported"));
+    }
+    if m.contains_key("enc") || m.contains_key("zip") {
+        return Err(malformed("JWE header members"));
+    }
+    if matches!(m.get("b64"), Some(v) if v != &Value::Bool(true)) {
+        return Err(AuthError::with(Denial::UnsupportedAlg, "unencoded payload (b64)"));
+    }
+    let kid = match m.get("kid") {
+        None => None,
+        Some(Value::String(k)) if k.len() <= MAX_KID_LEN => Some(k.clone()),
+        Some(Value::String(_)) => return Err(malformed("kid too long")),
+        Some(_) => return Err(malformed("kid is not a string")),
+    };
+    if let Some(typ) = m.get("typ") {
+        if !typ.is_string() {
+            return Err(malformed("typ is not a string"));
+        }
+    }
+    Ok(Header { alg, kid })
+}
+
+/// Reads `iss` from a payload without verifying anything, to choose the provider.
+pub fn issuer(claims: &Map<String, Value>) -> Option<&str> {
+    claims.get("iss").and_then(Value::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(json: &str) -> String {
+        b64::encode(json.as_bytes())
+    }
+
+    fn token(h: &str, p: &str) -> String {
+        format!("{}.{}.{}", seg(h), seg(p), b64::encode(b"sig"))
+    }
+
+    #[test]
+    fn parses_a_well_formed_token() {
+        let t = token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#, r#"{"iss":"i","exp":1}"#);
+        let j = parse(&t, 8192).unwrap();
+        assert_eq!(j.header.alg, Alg::RS256);
+        assert_eq!(j.header.kid.as_deref(), Some("k1"));
+        assert_eq!(issuer(&j.claims), Some("i"));
+        assert_eq!(j.signature, b"sig");
+        assert!(t.starts_with(j.signing_input));
+        assert_eq!(j.signing_input.matches('.').count(), 1);
+    }
+
+    #[test]
+    fn size_cap_comes_first() {
+        let t = "x".repeat(9000);
+        assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::TooLarge);
+    }
+
+    #[test]
+    fn refuses_none_and_hmac_in_every_spelling() {
+        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "ES512"] {
+            let t = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
+            assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::UnsupportedAlg, "{alg}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_structure() {
+        let h = seg(r#"{"alg":"RS256"}"#);
+        let p = seg("{}");
+        for t in [
+            format!("{h}.{p}"),
+            format!("{h}.{p}.c2ln.x"),
+            format!("{h}.{p}.c2ln.x.y"),
+            format!("{h}.{p}.c2ln="),
+            format!("{h} .{p}.c2ln"),
+            format!("{h}.{p}.c2l+"),
+            format!("{h}.{p}.c2l/"),
+            format!("{h}.{p}.é"),
+            format!("{h}%2E{p}.c2ln"),
+            format!("{h}.{p}.c2ln\n"),
+        ] {
+            assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::Malformed, "{t:?}");
+        }
+        assert_eq!(parse(&format!("{h}.{p}."), 8192).unwrap_err().denial, Denial::BadSignature);
+    }
+
+    #[test]
+    fn refuses_bad_header_members() {
+        for h in [
+            r#"{"alg":"RS256","crit":["exp"]}"#,
+            r#"{"alg":"RS256","b64":false,"crit":["b64"]}"#,
+        ] {
+            assert_eq!(parse(&token(h, "{}"), 8192).unwrap_err().denial, Denial::UnsupportedAlg);
+        }
+        for h in [
+            r#"{"alg":"RS256","kid":7}"#,
+            r#"{"alg":"RS256","alg":"RS256"}"#,
+            r#"{"alg":["RS256"]}"#,
+            r#"{"alg":"RS256","enc":"A128GCM"}"#,
+            r#"{"kid":"x"}"#,
+        ] {
+            assert_eq!(parse(&token(h, "{}"), 8192).unwrap_err().denial, Denial::Malformed, "{h}");
+        }
+        let long = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, "a".repeat(MAX_KID_LEN + 1));
+        assert_eq!(parse(&token(&long, "{}"), 8192).unwrap_err().denial, Denial::Malformed);
+    }
+
+    #[test]
+    fn ignores_key_pointing_headers() {
+        let h = r#"{"alg":"RS256","jku":"https://evil","jwk":{"kty":"oct"},"x5u":"u","x5c":["a"]}"#;
+        let t = token(h, "{}");
+        let j = parse(&t, 8192).unwrap();
+        assert_eq!(j.header.kid, None);
+    }
+
+    #[test]
+    fn payload_must_be_a_strict_object() {
+        for p in [r#"{"a":1,"a":1}"#, "[]", "nope", r#"{"exp":1e309}"#] {
+            let t = token(r#"{"alg":"RS256"}"#, p);
+            assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::Malformed, "{p}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! What a verified token adds to the upstream request: the `x-current-user` header (all claims
+//! as compact JSON by default, a subset, or one claim), claims copied to headers, and the raw
+//! payload header. Every header named here is stripped from the client's request first.
+
+use crate::policy::lookup;
+use serde_json::{Map, Value};
+
+/// What the user header holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserFormat {
+    /// All verified claims as compact JSON (the default).
+    AllClaims,
+    /// The listed claims as a compact JSON object (absent claims are left out).
+    Subset(Vec<String>),
+    /// One claim, rendered like a claim header.
+    Claim(String),
+}
+
+/// A provider's output settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The user header (default `x-current-user`), or `None` when turned off.
+    pub user_header: Option<String>,
+    /// What the user header holds.
+    pub user_format: UserFormat,
+    /// `(header, claim path)` pairs.
+    pub claim_headers: Vec<(String, String)>,
+    /// Header that receives the base64url payload, as `jwt_authn`'s `forward_payload_header`.
+    pub payload_header: Option<String>,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            user_header: Some("x-current-user".into()),
+            user_format: UserFormat::AllClaims,
+            claim_headers: Vec::new(),
+            payload_header: None,
+        }
+    }
+}
+
+/// Renders a claim for a header: strings as they are, numbers and booleans as JSON text, arrays
+/// of scalars joined with commas, objects (and arrays holding objects) as compact JSON.
+/// `None` for claims that are absent or null.
+pub fn render(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(_) | Value::Number(_) => Some(v.to_string()),
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            Some(a.iter().filter_map(render).collect::<Vec<_>>().join(","))
+        }
+        _ => Some(v.to_string()),
+    }
+}
+
+/// Whether a value can be sent as a header value: no control characters, which Envoy would
+/// refuse (and which could split headers). Non-ASCII UTF-8 is allowed.
+fn header_safe(s: &str) -> bool {
+    !s.chars().any(|c| c.is_control())
+}
+
+impl Output {
+    /// Every header this output writes, for stripping from the client's request.
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.user_header
+            .iter()
+            .map(String::as_str)
+            .chain(self.claim_headers.iter().map(|(h, _)| h.as_str()))
+            .chain(self.payload_header.iter().map(String::as_str))
+    }
+
+    /// The headers to add for a verified token. Values that cannot be header values are
+    /// skipped (JSON rendering escapes control characters, so the user header never is).
+    pub fn headers(&self, claims: &Map<String, Value>, payload_b64: &str) -> Vec<(String, String)> {
+        let mut out = Vec::with_capacity(1 + self.claim_headers.len());
+        if let Some(name) = &self.user_header {
+            let value = match &self.user_format {
+                UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
+                UserFormat::Subset(names) => {
+                    let mut m = Map::new();
+                    for n in names {
+                        if let Some(v) = lookup(claims, n) {
+                            m.insert(n.clone(), v.clone());
+                        }
+                    }
+                    Some(Value::Object(m).to_string())
+                }
+                UserFormat::Claim(path) => lookup(claims, path).and_then(render),
+            };
+            if let Some(v) = value.filter(|v| header_safe(v)) {
+                out.push((name.clone(), v));
+            }
+        }
+        for (header, path) in &self.claim_headers {
+            if let Some(v) = lookup(claims, path).and_then(render).filter(|v| header_safe(v)) {
+                out.push((header.clone(), v));
+            }
+        }
+        if let Some(name) = &self.payload_header {
+            out.push((name.clone(), payload_b64.to_string()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn claims() -> Map<String, Value> {
+        json!({"sub":"u1","username":"andrew","cognito:groups":["a","b"],"org":{"id":7},"n":3,"bad":"x\ny"})
+            .as_object()
+            .cloned()
+            .unwrap()
+    }
+
+    #[test]
+    fn default_is_all_claims_as_compact_json() {
+        let h = Output::default().headers(&claims(), "cGF5");
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].0, "x-current-user");
+        let parsed: Value = serde_json::from_str(&h[0].1).unwrap();
+        assert_eq!(parsed["username"], "andrew");
+        assert!(!h[0].1.contains(' ') && !h[0].1.contains('\n'));
+    }
+
+    #[test]
+    fn subsets_single_claims_and_claim_headers() {
+        let o = Output {
+            user_header: Some("x-user".into()),
+            user_format: UserFormat::Subset(vec!["sub".into(), "missing".into()]),
+            claim_headers: vec![
+                ("x-groups".into(), "cognito:groups".into()),
+                ("x-org".into(), "org".into()),
+                ("x-org-id".into(), "org.id".into()),
+                ("x-n".into(), "n".into()),
+                ("x-bad".into(), "bad".into()),
+                ("x-none".into(), "nope".into()),
+            ],
+            payload_header: Some("x-jwt-payload".into()),
+        };
+        let h = o.headers(&claims(), "cGF5");
+        let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(get("x-user"), Some(r#"{"sub":"u1"}"#));
+        assert_eq!(get("x-groups"), Some("a,b"));
+        assert_eq!(get("x-org"), Some(r#"{"id":7}"#));
+        assert_eq!(get("x-org-id"), Some("7"));
+        assert_eq!(get("x-n"), Some("3"));
+        assert_eq!(get("x-bad"), None, "control characters never reach a header");
+        assert_eq!(get("x-none"), None);
+        assert_eq!(get("x-jwt-payload"), Some("cGF5"));
+        assert_eq!(o.header_names().count(), 8);
+        let one = Output { user_format: UserFormat::Claim("username".into()), ..Output::default() };
+        assert_eq!(one.headers(&claims(), "")[0].1, "andrew");
+    }
+}

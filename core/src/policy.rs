@@ -1,0 +1,173 @@
+//! Authorization after authentication: checks that refuse a valid token with 403
+//! (`insufficient_scope`): Cognito groups, OAuth scopes, allowed subjects, and claim conditions
+//! with dot paths into nested claims.
+
+use crate::error::{AuthError, Denial};
+use serde_json::{Map, Value};
+
+/// Finds a claim by name. A name that exists as a top-level member wins (Auth0 namespaced claims
+/// such as `https://example.com/roles` contain dots); otherwise dots walk into nested objects.
+pub fn lookup<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c Value> {
+    if let Some(v) = claims.get(path) {
+        return Some(v);
+    }
+    let mut parts = path.split('.');
+    let mut cur = claims.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.as_object()?.get(p)?;
+    }
+    Some(cur)
+}
+
+/// How a claim condition compares.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The claim equals this JSON value.
+    Equals(Value),
+    /// The claim is an array holding this value, or a space-delimited string holding this word.
+    Contains(Value),
+}
+
+/// A claim condition from a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimCondition {
+    /// Claim name or dot path.
+    pub path: String,
+    /// The comparison.
+    pub condition: Condition,
+}
+
+impl ClaimCondition {
+    fn holds(&self, claims: &Map<String, Value>) -> bool {
+        let Some(v) = lookup(claims, &self.path) else { return false };
+        match &self.condition {
+            Condition::Equals(want) => v == want,
+            Condition::Contains(want) => match v {
+                Value::Array(a) => a.contains(want),
+                Value::String(s) => want.as_str().is_some_and(|w| s.split(' ').any(|x| x == w)),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// Subjects a provider accepts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Subjects {
+    /// Exact `sub` values.
+    pub exact: Vec<String>,
+    /// `sub` prefixes.
+    pub prefixes: Vec<String>,
+}
+
+impl Subjects {
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    fn allows(&self, sub: &str) -> bool {
+        self.exact.iter().any(|s| s == sub) || self.prefixes.iter().any(|p| sub.starts_with(p.as_str()))
+    }
+}
+
+/// A set of authorization checks (a provider's or a rule's). All must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Authz {
+    /// `cognito:groups` must contain at least one of these.
+    pub groups: Vec<String>,
+    /// `scope` (space-delimited; `scp` arrays also read) must contain all of these.
+    pub scopes: Vec<String>,
+    /// Allowed subjects; empty allows all.
+    pub subjects: Subjects,
+    /// Claim conditions.
+    pub claims: Vec<ClaimCondition>,
+}
+
+impl Authz {
+    /// Whether there is nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.scopes.is_empty() && self.subjects.is_empty() && self.claims.is_empty()
+    }
+
+    /// Applies the checks to verified claims.
+    pub fn check(&self, claims: &Map<String, Value>) -> Result<(), AuthError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        if !self.subjects.is_empty() {
+            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
+            if !self.subjects.allows(sub) {
+                return Err(AuthError::with(Denial::Subject, "sub not allowed"));
+            }
+        }
+        if !self.groups.is_empty() {
+            let groups = claims.get("cognito:groups").and_then(Value::as_array);
+            let ok = groups.is_some_and(|g| g.iter().any(|x| x.as_str().is_some_and(|x| self.groups.iter().any(|w| w == x))));
+            if !ok {
+                return Err(AuthError::with(Denial::Group, format!("needs one of {:?}", self.groups)));
+            }
+        }
+        if !self.scopes.is_empty() {
+            let have: Vec<&str> = match (claims.get("scope"), claims.get("scp")) {
+                (Some(Value::String(s)), _) => s.split(' ').filter(|x| !x.is_empty()).collect(),
+                (_, Some(Value::Array(a))) => a.iter().filter_map(Value::as_str).collect(),
+                (_, Some(Value::String(s))) => s.split(' ').filter(|x| !x.is_empty()).collect(),
+                _ => Vec::new(),
+            };
+            if let Some(missing) = self.scopes.iter().find(|w| !have.contains(&w.as_str())) {
+                return Err(AuthError::with(Denial::Scope, format!("missing scope {missing}")));
+            }
+        }
+        if let Some(c) = self.claims.iter().find(|c| !c.holds(claims)) {
+            return Err(AuthError::with(Denial::Claim, format!("condition on {} not met", c.path)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn lookup_prefers_exact_names_then_walks_dots() {
+        let c = obj(json!({"https://x.io/roles":["a"],"org":{"team":{"id":7}},"a.b":1,"a":{"b":2}}));
+        assert_eq!(lookup(&c, "https://x.io/roles"), Some(&json!(["a"])));
+        assert_eq!(lookup(&c, "org.team.id"), Some(&json!(7)));
+        assert_eq!(lookup(&c, "a.b"), Some(&json!(1)));
+        assert_eq!(lookup(&c, "org.nope"), None);
+    }
+
+    #[test]
+    fn groups_any_scopes_all() {
+        let a = Authz { groups: vec!["admin".into(), "ops".into()], scopes: vec!["read".into(), "write".into()], ..Default::default() };
+        assert!(a.check(&obj(json!({"cognito:groups":["ops"],"scope":"read write other"}))).is_ok());
+        assert_eq!(a.check(&obj(json!({"cognito:groups":["dev"],"scope":"read write"}))).unwrap_err().denial, Denial::Group);
+        assert_eq!(a.check(&obj(json!({"scope":"read write"}))).unwrap_err().denial, Denial::Group);
+        assert_eq!(a.check(&obj(json!({"cognito:groups":["admin"],"scope":"read"}))).unwrap_err().denial, Denial::Scope);
+        let s = Authz { scopes: vec!["read".into()], ..Default::default() };
+        assert!(s.check(&obj(json!({"scp":["read"]}))).is_ok());
+    }
+
+    #[test]
+    fn subjects_and_conditions() {
+        let a = Authz {
+            subjects: Subjects { exact: vec!["u1".into()], prefixes: vec!["svc-".into()] },
+            claims: vec![
+                ClaimCondition { path: "org.tier".into(), condition: Condition::Equals(json!("gold")) },
+                ClaimCondition { path: "roles".into(), condition: Condition::Contains(json!("editor")) },
+            ],
+            ..Default::default()
+        };
+        let good = json!({"sub":"svc-7","org":{"tier":"gold"},"roles":["viewer","editor"]});
+        assert!(a.check(&obj(good)).is_ok());
+        assert_eq!(a.check(&obj(json!({"sub":"u2"}))).unwrap_err().denial, Denial::Subject);
+        assert_eq!(a.check(&obj(json!({"sub":"u1","org":{"tier":"silver"},"roles":["editor"]}))).unwrap_err().denial, Denial::Claim);
+        assert_eq!(a.check(&obj(json!({"sub":"u1","org":{"tier":"gold"},"roles":"viewer editor"}))).map_err(|e| e.denial), Ok(()));
+    }
+}

@@ -1,0 +1,300 @@
+//! Test-only helpers shared by the core's unit tests, the Envoy scenarios, the benchmark and the
+//! demo issuer. Nothing here ships in the filter.
+//!
+//! - fixture keys (`keys/*.pem`, generated with openssl for tests only);
+//! - raw JWS signing of any header and payload bytes, for hostile tokens;
+//! - JWKS documents;
+//! - Cognito-shaped claims;
+//! - an independent signer (jwt-simple) for cross-checking ordinary tokens.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// base64url without padding.
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+enum Kind {
+    Rsa(Box<rsa::RsaPrivateKey>),
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    Ed25519(ed25519_compact::KeyPair),
+}
+
+/// A fixture key with its `kid`.
+pub struct TestKey {
+    /// Key id published in the JWKS and put in token headers.
+    pub kid: String,
+    /// The algorithm tokens use by default.
+    pub alg: &'static str,
+    pem: &'static str,
+    kind: Kind,
+}
+
+fn rsa(kid: &str, pem: &'static str) -> TestKey {
+    let k = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+    TestKey { kid: kid.into(), alg: "RS256", pem, kind: Kind::Rsa(Box::new(k)) }
+}
+
+/// RSA-2048 key "a" (the usual signing key).
+pub fn rsa_a() -> TestKey {
+    rsa("rsa-a", include_str!("../keys/rsa-a.pem"))
+}
+
+/// RSA-2048 key "b" (a second key, for rotation and "signed by another key").
+pub fn rsa_b() -> TestKey {
+    rsa("rsa-b", include_str!("../keys/rsa-b.pem"))
+}
+
+/// RSA-3072 key.
+pub fn rsa_3072() -> TestKey {
+    rsa("rsa-3072", include_str!("../keys/rsa-3072.pem"))
+}
+
+/// ECDSA P-256 key.
+pub fn p256() -> TestKey {
+    let pem = include_str!("../keys/ec-p256.pem");
+    let k = <p256::ecdsa::SigningKey as p256::pkcs8::DecodePrivateKey>::from_pkcs8_pem(pem).unwrap();
+    TestKey { kid: "ec-p256".into(), alg: "ES256", pem, kind: Kind::P256(k) }
+}
+
+/// ECDSA P-384 key.
+pub fn p384() -> TestKey {
+    let pem = include_str!("../keys/ec-p384.pem");
+    let k = <p384::ecdsa::SigningKey as p384::pkcs8::DecodePrivateKey>::from_pkcs8_pem(pem).unwrap();
+    TestKey { kid: "ec-p384".into(), alg: "ES384", pem, kind: Kind::P384(k) }
+}
+
+/// Ed25519 key.
+pub fn ed25519() -> TestKey {
+    let pem = include_str!("../keys/ed25519.pem");
+    let k = ed25519_compact::KeyPair::from_pem(pem).unwrap();
+    TestKey { kid: "ed25519".into(), alg: "EdDSA", pem, kind: Kind::Ed25519(k) }
+}
+
+impl TestKey {
+    /// The same key under another `kid`.
+    pub fn with_kid(mut self, kid: &str) -> Self {
+        self.kid = kid.into();
+        self
+    }
+
+    /// The public JWK, with `kid`, `use: sig` and the default `alg` (as Cognito publishes).
+    pub fn jwk(&self) -> Value {
+        let mut jwk = self.jwk_without_alg();
+        jwk["alg"] = json!(self.alg);
+        jwk
+    }
+
+    /// The public JWK without `alg` (the key type alone fixes the family).
+    pub fn jwk_without_alg(&self) -> Value {
+        match &self.kind {
+            Kind::Rsa(k) => json!({
+                "kty": "RSA", "kid": self.kid, "use": "sig",
+                "n": b64(&k.n().to_bytes_be()), "e": b64(&k.e().to_bytes_be()),
+            }),
+            Kind::P256(k) => {
+                let p = k.verifying_key().to_sec1_point(false);
+                let b = p.as_bytes();
+                json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig", "x": b64(&b[1..33]), "y": b64(&b[33..65])})
+            }
+            Kind::P384(k) => {
+                let p = k.verifying_key().to_sec1_point(false);
+                let b = p.as_bytes();
+                json!({"kty": "EC", "crv": "P-384", "kid": self.kid, "use": "sig", "x": b64(&b[1..49]), "y": b64(&b[49..97])})
+            }
+            Kind::Ed25519(k) => json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig", "x": b64(&k.pk[..])}),
+        }
+    }
+
+    /// The public key as DER SubjectPublicKeyInfo (for key-confusion attacks).
+    pub fn public_der(&self) -> Vec<u8> {
+        use rsa::pkcs8::EncodePublicKey;
+        match &self.kind {
+            Kind::Rsa(k) => k.to_public_key().to_public_key_der().unwrap().as_bytes().to_vec(),
+            _ => panic!("public_der is only used with RSA keys"),
+        }
+    }
+
+    /// The public key as PEM (for key-confusion attacks).
+    pub fn public_pem(&self) -> String {
+        use rsa::pkcs8::{EncodePublicKey, LineEnding};
+        match &self.kind {
+            Kind::Rsa(k) => k.to_public_key().to_public_key_pem(LineEnding::LF).unwrap(),
+            _ => panic!("public_pem is only used with RSA keys"),
+        }
+    }
+
+    /// Signs `input` for `alg`, returning the JWS signature bytes (raw r‖s for ECDSA).
+    pub fn sign(&self, alg: &str, input: &[u8]) -> Vec<u8> {
+        use rsa::sha2::{Sha256, Sha384, Sha512};
+        use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+        match (&self.kind, alg) {
+            (Kind::Rsa(k), "RS256") => rsa::pkcs1v15::SigningKey::<Sha256>::new((**k).clone()).sign(input).to_vec(),
+            (Kind::Rsa(k), "RS384") => rsa::pkcs1v15::SigningKey::<Sha384>::new((**k).clone()).sign(input).to_vec(),
+            (Kind::Rsa(k), "RS512") => rsa::pkcs1v15::SigningKey::<Sha512>::new((**k).clone()).sign(input).to_vec(),
+            (Kind::Rsa(k), "PS256") => rsa::pss::BlindedSigningKey::<Sha256>::new((**k).clone())
+                .sign_with_rng(&mut rand_core(), input)
+                .to_vec(),
+            (Kind::Rsa(k), "PS384") => rsa::pss::BlindedSigningKey::<Sha384>::new((**k).clone())
+                .sign_with_rng(&mut rand_core(), input)
+                .to_vec(),
+            (Kind::Rsa(k), "PS512") => rsa::pss::BlindedSigningKey::<Sha512>::new((**k).clone())
+                .sign_with_rng(&mut rand_core(), input)
+                .to_vec(),
+            (Kind::P256(k), "ES256") => {
+                let s: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, input);
+                s.to_bytes().to_vec()
+            }
+            (Kind::P384(k), "ES384") => {
+                let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_bytes().to_vec()
+            }
+            (Kind::Ed25519(k), "EdDSA") => k.sk.sign(input, None).to_vec(),
+            (_, a) => panic!("key {} cannot sign {a}", self.kid),
+        }
+    }
+
+    /// A token over exactly these header and payload bytes.
+    pub fn token_raw(&self, alg: &str, header: &[u8], payload: &[u8]) -> String {
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let sig = self.sign(alg, input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+
+    /// A token with header `{"alg", "kid", "typ": "JWT"}` and these claims.
+    pub fn token(&self, claims: &Value) -> String {
+        self.token_alg(self.alg, claims)
+    }
+
+    /// Like [`TestKey::token`] with another algorithm of the same key family.
+    pub fn token_alg(&self, alg: &str, claims: &Value) -> String {
+        let header = json!({"alg": alg, "kid": self.kid, "typ": "JWT"});
+        self.token_raw(alg, header.to_string().as_bytes(), claims.to_string().as_bytes())
+    }
+
+    /// A token with this exact header object (its `alg` decides how it is signed).
+    pub fn token_with_header(&self, header: &Value, claims: &Value) -> String {
+        let alg = header["alg"].as_str().unwrap_or(self.alg).to_string();
+        self.token_raw(&alg, header.to_string().as_bytes(), claims.to_string().as_bytes())
+    }
+
+    /// A token minted by jwt-simple, an independent implementation: RS256 keys only.
+    pub fn token_by_jwt_simple(&self, claims: &Value) -> String {
+        use jwt_simple::prelude::*;
+        let kp = RS256KeyPair::from_pem(self.pem).unwrap().with_key_id(&self.kid);
+        let exp = claims["exp"].as_u64().unwrap();
+        let mut custom = claims.as_object().unwrap().clone();
+        for k in ["exp", "iat", "nbf", "iss", "sub", "aud", "jti"] {
+            custom.remove(k);
+        }
+        let mut c = Claims::with_custom_claims(custom, Duration::from_secs(exp.saturating_sub(now())));
+        if let Some(iss) = claims["iss"].as_str() {
+            c = c.with_issuer(iss);
+        }
+        if let Some(sub) = claims["sub"].as_str() {
+            c = c.with_subject(sub);
+        }
+        kp.sign(c).unwrap()
+    }
+}
+
+fn rand_core() -> rsa::rand_core::OsRng {
+    rsa::rand_core::OsRng
+}
+
+/// A JWKS document holding these keys' public JWKs.
+pub fn jwks(keys: &[&TestKey]) -> Value {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})
+}
+
+/// The issuer of a Cognito pool.
+pub fn cognito_issuer(region: &str, pool: &str) -> String {
+    format!("https://cognito-idp.{region}.amazonaws.com/{pool}")
+}
+
+/// Claims of a Cognito access token valid for an hour.
+pub fn cognito_access(iss: &str, client_id: &str, username: &str) -> Value {
+    let now = now();
+    json!({
+        "sub": format!("sub-{username}"),
+        "cognito:groups": ["users"],
+        "iss": iss,
+        "client_id": client_id,
+        "origin_jti": "4c1b1f1e-origin",
+        "event_id": "8e1f1d53-event",
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": now,
+        "exp": now + 3600,
+        "iat": now,
+        "jti": "0b6a3c4e-jti",
+        "username": username,
+    })
+}
+
+/// Claims of a Cognito ID token valid for an hour.
+pub fn cognito_id(iss: &str, client_id: &str, username: &str) -> Value {
+    let now = now();
+    json!({
+        "sub": format!("sub-{username}"),
+        "aud": client_id,
+        "email_verified": true,
+        "event_id": "8e1f1d53-event",
+        "token_use": "id",
+        "auth_time": now,
+        "iss": iss,
+        "cognito:username": username,
+        "exp": now + 3600,
+        "iat": now,
+        "email": format!("{username}@example.com"),
+    })
+}
+
+/// An emulation of Envoy's `verify_signature` foreign function with independent code (the
+/// RustCrypto `rsa`, `p256` and `p384` crates): it takes the same DER SubjectPublicKeyInfo and
+/// DER ECDSA signature the filter hands to BoringSSL. `None` for inputs the host would refuse
+/// with an error (unknown hash, unparsable key).
+pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> Option<bool> {
+    use rsa::pkcs8::DecodePublicKey;
+    use rsa::sha2::{Sha256, Sha384, Sha512};
+    if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(spki) {
+        use rsa::signature::Verifier;
+        let Ok(s) = rsa::pkcs1v15::Signature::try_from(sig) else { return Some(false) };
+        return Some(match hash {
+            "sha256" => rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k).verify(msg, &s).is_ok(),
+            "sha384" => rsa::pkcs1v15::VerifyingKey::<Sha384>::new(k).verify(msg, &s).is_ok(),
+            "sha512" => rsa::pkcs1v15::VerifyingKey::<Sha512>::new(k).verify(msg, &s).is_ok(),
+            _ => return None,
+        });
+    }
+    if let Ok(k) = <p256::ecdsa::VerifyingKey as p256::pkcs8::DecodePublicKey>::from_public_key_der(spki) {
+        use p256::ecdsa::signature::Verifier;
+        if hash != "sha256" {
+            return None;
+        }
+        let Ok(s) = p256::ecdsa::Signature::from_der(sig) else { return Some(false) };
+        return Some(k.verify(msg, &s).is_ok());
+    }
+    if let Ok(k) = <p384::ecdsa::VerifyingKey as p384::pkcs8::DecodePublicKey>::from_public_key_der(spki) {
+        use p384::ecdsa::signature::Verifier;
+        if hash != "sha384" {
+            return None;
+        }
+        let Ok(s) = p384::ecdsa::Signature::from_der(sig) else { return Some(false) };
+        return Some(k.verify(msg, &s).is_ok());
+    }
+    None
+}
