@@ -28,3 +28,5 @@ pub mod jws;
 pub mod output;
 pub mod policy;
 pub mod rules;
+pub mod shared;
+pub mod lifecycle;

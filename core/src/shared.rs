@@ -1,0 +1,146 @@
+//! The shared-data records every participant agrees on: the filter's workers (one VM each) and
+//! the `jwks-fetcher` singleton, which all use the same Envoy `vm_id`. Defined once, here.
+//!
+//! Per JWKS source (issuer + cluster + authority + path) there are two keys:
+//!
+//! - `jwt-filter/v1/keys/<sid>`: the last good JWKS, written only after a successful fetch.
+//!   Layout: one line of JSON metadata ([`KeysMeta`]), `\n`, then the JWKS bytes as received.
+//! - `jwt-filter/v1/state/<sid>`: the fetch schedule and coordination ([`FetchState`]),
+//!   always updated with compare-and-swap.
+//!
+//! `<sid>` is the FNV-1a-64 hash of the source identity in hex, so the filter and the fetcher
+//! find the same keys without sharing provider names.
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every key this project writes.
+pub const PREFIX: &str = "jwt-filter/v1";
+
+/// FNV-1a, 64 bits: stable across builds and Rust versions (unlike `DefaultHasher`).
+pub fn fnv1a64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The short id of a source identity.
+pub fn source_id(identity: &str) -> String {
+    format!("{:016x}", fnv1a64(identity))
+}
+
+/// Shared-data key of a source's keys record.
+pub fn keys_key(sid: &str) -> String {
+    format!("{PREFIX}/keys/{sid}")
+}
+
+/// Shared-data key of a source's fetch state.
+pub fn state_key(sid: &str) -> String {
+    format!("{PREFIX}/state/{sid}")
+}
+
+/// Metadata stored in front of the JWKS bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysMeta {
+    /// When these keys were fetched (milliseconds since the epoch).
+    pub fetched_at_ms: u64,
+    /// When the content last changed (for logs).
+    pub changed_at_ms: u64,
+}
+
+/// Encodes a keys record.
+pub fn encode_keys(meta: &KeysMeta, jwks: &[u8]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(meta).unwrap_or_default();
+    out.push(b'\n');
+    out.extend_from_slice(jwks);
+    out
+}
+
+/// Decodes a keys record into its metadata and JWKS bytes.
+pub fn decode_keys(bytes: &[u8]) -> Option<(KeysMeta, &[u8])> {
+    let nl = bytes.iter().position(|b| *b == b'\n')?;
+    let (head, rest) = bytes.split_at(nl);
+    let meta = serde_json::from_slice(head).ok()?;
+    Some((meta, rest.get(1..)?))
+}
+
+/// The fetch schedule of one source, shared by every participant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FetchState {
+    /// Who holds the fetch lease ("" when free).
+    pub lease_holder: String,
+    /// When the lease lapses, ms.
+    pub lease_until_ms: u64,
+    /// When the next scheduled fetch is due, ms (0: at once).
+    pub next_fetch_ms: u64,
+    /// Consecutive failed fetches.
+    pub failures: u32,
+    /// Reason of the last failure.
+    pub last_error: String,
+    /// Last successful fetch, ms.
+    pub last_success_ms: u64,
+    /// Last attempt, ms.
+    pub last_attempt_ms: u64,
+    /// A worker saw an unknown `kid` at this time and asks for a refetch (0: none).
+    pub refetch_requested_ms: u64,
+    /// When the last unknown-`kid` refetch started (for the penalty window), ms.
+    pub last_kid_refetch_ms: u64,
+    /// The fetcher service serves this source until then, ms: workers leave it alone.
+    pub service_until_ms: u64,
+    /// JWKS path found by OIDC discovery.
+    pub discovered_path: String,
+    /// Total fetch attempts (all participants).
+    pub attempts: u64,
+}
+
+impl FetchState {
+    /// Decodes a state record; a missing or unreadable record is a fresh state.
+    pub fn decode(bytes: Option<&[u8]>) -> FetchState {
+        bytes.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default()
+    }
+
+    /// Encodes a state record.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Whether someone holds an unexpired lease.
+    pub fn leased(&self, now_ms: u64) -> bool {
+        !self.lease_holder.is_empty() && now_ms < self.lease_until_ms
+    }
+
+    /// Whether a kid-miss refetch is asked for and not yet started.
+    pub fn refetch_pending(&self) -> bool {
+        self.refetch_requested_ms > self.last_kid_refetch_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_is_stable() {
+        assert_eq!(fnv1a64(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(source_id("x").len(), 16);
+        assert!(keys_key("ab").starts_with("jwt-filter/v1/keys/"));
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let meta = KeysMeta { fetched_at_ms: 5, changed_at_ms: 4 };
+        let enc = encode_keys(&meta, b"{\"keys\":[]}\n");
+        let (m, body) = decode_keys(&enc).unwrap();
+        assert_eq!(m, meta);
+        assert_eq!(body, b"{\"keys\":[]}\n");
+        assert!(decode_keys(b"no newline").is_none());
+        let s = FetchState { failures: 3, lease_holder: "w1".into(), lease_until_ms: 10, ..Default::default() };
+        assert_eq!(FetchState::decode(Some(&s.encode())), s);
+        assert_eq!(FetchState::decode(Some(b"garbage")), FetchState::default());
+        assert!(s.leased(9) && !s.leased(10));
+    }
+}
