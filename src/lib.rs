@@ -1,1 +1,149 @@
-//! placeholder
+//! The Envoy HTTP filter: a thin proxy-wasm adapter around `jwt-core`.
+//!
+//! - [`Root`] (one per worker VM): reads and checks the configuration in `on_configure`,
+//!   ticks the JWKS lifecycle (reading keys the `jwks-fetcher` publishes, or fetching them
+//!   itself when no fetcher runs), and resumes requests that waited for a kid-miss refetch.
+//! - [`Filter`] (one per request): hands the request to [`worker::Worker::handle`].
+//!
+//! Host calls go through `wasm_host::abi`, which never panics; `RefCell` borrows use
+//! `try_borrow_mut`, so a re-entrant callback is refused rather than aborting the VM.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod state;
+pub mod worker;
+
+use jwt_core::config::Config;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, ContextType};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+use wasm_host::abi;
+use worker::{Verdict, Worker};
+
+/// How often a worker reads published keys, starts due fetches and checks waiting requests.
+const TICK: Duration = Duration::from_millis(100);
+
+proxy_wasm::main! {{
+    wasm_host::logging::init("jwt-filter");
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
+}}
+
+/// The root context of a worker VM.
+pub struct Root {
+    context_id: u32,
+    worker: Option<Rc<RefCell<Worker>>>,
+}
+
+impl Root {
+    fn new(context_id: u32) -> Root {
+        Root { context_id, worker: None }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token_id: u32, _headers: usize, _body: usize, _trailers: usize) {
+        let Some(w) = &self.worker else { return };
+        let Ok(mut w) = w.try_borrow_mut() else { return };
+        let w = &mut *w;
+        if w.keys.on_response(token_id, &mut w.metrics) {
+            w.refresh_keys();
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        wasm_host::logging::sync_level();
+        let config = match wasm_host::plugin_config(size).map_err(|e| e.to_string()).and_then(|raw| {
+            Config::parse(&raw).map_err(|e| e.to_string())
+        }) {
+            Ok(c) => c,
+            Err(e) => {
+                // Critical, so it shows at Envoy's default log level next to the rejection.
+                abi::log(abi::Level::Critical, &format!("jwt-filter: {e}"));
+                return false;
+            }
+        };
+        let mut worker = Worker::new(config, self.context_id);
+        worker.refresh_keys();
+        let providers: Vec<&str> = worker.config.providers.iter().map(|p| p.name.as_str()).collect();
+        log::info!(
+            "jwt-filter: configured {} provider(s) [{}], {} rule(s), {} remote JWKS source(s)",
+            providers.len(),
+            providers.join(", "),
+            worker.config.rules.len(),
+            worker.keys.coordinator.sources.len()
+        );
+        let has_remote = !worker.keys.coordinator.sources.is_empty();
+        self.worker = Some(Rc::new(RefCell::new(worker)));
+        if has_remote {
+            if let Err(s) = abi::set_tick_period(TICK) {
+                log::error!("jwt-filter: cannot set the tick period (status {}); keys will not refresh", s.0);
+            }
+        }
+        true
+    }
+
+    fn on_tick(&mut self) {
+        let Some(w) = &self.worker else { return };
+        let resume = match w.try_borrow_mut() {
+            Ok(mut w) => w.tick(),
+            Err(_) => return,
+        };
+        for context_id in resume {
+            if abi::set_effective_context(context_id).is_err() {
+                continue; // the client went away while the request waited
+            }
+            let verdict = match w.try_borrow_mut() {
+                Ok(mut w) => w.handle(context_id, false),
+                Err(_) => Verdict::Stop,
+            };
+            if verdict == Verdict::Continue {
+                let _ = abi::resume_request();
+            }
+        }
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Filter { context_id, worker: self.worker.clone() }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+/// The context of one request.
+pub struct Filter {
+    context_id: u32,
+    worker: Option<Rc<RefCell<Worker>>>,
+}
+
+impl Context for Filter {}
+
+impl HttpContext for Filter {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let verdict = match self.worker.as_ref().map(|w| w.try_borrow_mut()) {
+            Some(Ok(mut w)) => w.handle(self.context_id, true),
+            _ => {
+                // Not configured, or re-entered: fail closed.
+                let _ = abi::send_local_response(503, "jwt_filter_unavailable", &[("retry-after", "1")], b"");
+                Verdict::Stop
+            }
+        };
+        match verdict {
+            Verdict::Continue => Action::Continue,
+            Verdict::Stop => Action::Pause,
+        }
+    }
+}
+
+impl Drop for Filter {
+    fn drop(&mut self) {
+        if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
+            w.pending.retain(|p| p.context_id != self.context_id);
+        }
+    }
+}

@@ -248,6 +248,11 @@ impl Source {
         now_ms.saturating_sub(self.fetched_at_ms) / 1000
     }
 
+    /// Changes whenever the served key set does.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Number of served keys.
     pub fn key_count(&self) -> usize {
         self.keys().map_or(0, |(k, _)| k.keys.len())

@@ -1,1 +1,77 @@
-//! placeholder
+//! The `jwks-fetcher`: a singleton Envoy `WasmService` (bootstrap extension) that fetches every
+//! remote JWKS once for all workers and publishes it to shared data, where the filter's
+//! workers (same `vm_id`) read it.
+//!
+//! It takes the same configuration document as the filter (only `providers` matter here) and
+//! runs the core's lifecycle in the service role: while its heartbeat is fresh, workers never
+//! fetch. Everything else (lease, refresh, backoff, kid-miss refetch) is shared code.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+use jwt_core::config::Config;
+use jwt_core::lifecycle::Role;
+use proxy_wasm::traits::{Context, RootContext};
+use std::time::Duration;
+use wasm_host::abi;
+use wasm_host::keys::KeyRuntime;
+use wasm_host::metrics::Metrics;
+
+/// How often the fetcher renews its heartbeat and looks for due fetches and kid-miss requests.
+const TICK: Duration = Duration::from_millis(100);
+
+proxy_wasm::main! {{
+    wasm_host::logging::init("jwks-fetcher");
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Fetcher { context_id, keys: None, metrics: Metrics::default() }) });
+}}
+
+/// The fetcher's root context.
+pub struct Fetcher {
+    context_id: u32,
+    keys: Option<KeyRuntime>,
+    metrics: Metrics,
+}
+
+impl Context for Fetcher {
+    fn on_http_call_response(&mut self, token_id: u32, _headers: usize, _body: usize, _trailers: usize) {
+        if let Some(k) = &mut self.keys {
+            k.on_response(token_id, &mut self.metrics);
+        }
+    }
+}
+
+impl RootContext for Fetcher {
+    fn on_configure(&mut self, size: usize) -> bool {
+        wasm_host::logging::sync_level();
+        let config = match wasm_host::plugin_config(size).and_then(|raw| Config::parse(&raw).map_err(|e| e.to_string())) {
+            Ok(c) => c,
+            Err(e) => {
+                abi::log(abi::Level::Critical, &format!("jwks-fetcher: {e}"));
+                return false;
+            }
+        };
+        let keys = KeyRuntime::new(&config, Role::Service, "jwks-fetcher", self.context_id);
+        keys.declare_metrics(&mut self.metrics);
+        log::info!(
+            "jwks-fetcher: serving {} JWKS source(s): {}",
+            keys.coordinator.sources.len(),
+            keys.labels.join(", ")
+        );
+        if keys.coordinator.sources.is_empty() {
+            log::warn!("jwks-fetcher: no provider has a remote JWKS; nothing to fetch");
+        }
+        self.keys = Some(keys);
+        if let Err(s) = abi::set_tick_period(TICK) {
+            log::error!("jwks-fetcher: cannot set the tick period (status {})", s.0);
+            return false;
+        }
+        // Start right away rather than one tick later.
+        self.on_tick();
+        true
+    }
+
+    fn on_tick(&mut self) {
+        if let Some(k) = &mut self.keys {
+            k.tick(&mut self.metrics);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Host calls that never panic.
+//!
+//! The SDK's `hostcalls::*` return `Result`, but they `panic!` on any status they do not expect
+//! (and `get_map_value` unwraps UTF-8, so a client sending a non-UTF-8 header value would abort
+//! the VM). These wrappers declare the same ABI imports with a raw `u32` status and turn every
+//! unexpected answer into an `Err`. Only `dispatch_http_call` goes through the SDK, because the
+//! SDK must register the callout to route its response.
+
+#![allow(unsafe_code)]
+
+use std::ptr::{null, null_mut};
+use std::time::Duration;
+
+/// A proxy-wasm status code other than Ok.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status(pub u32);
+
+/// `NotFound`.
+pub const NOT_FOUND: Status = Status(1);
+/// `CasMismatch`.
+pub const CAS_MISMATCH: Status = Status(8);
+
+/// Map types used here (proxy-wasm ABI values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Map {
+    /// The request headers of the current HTTP context.
+    RequestHeaders = 0,
+    /// The response headers of a finished `dispatch_http_call`.
+    HttpCallResponseHeaders = 6,
+}
+
+/// Log levels (proxy-wasm ABI values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum Level {
+    /// trace
+    Trace = 0,
+    /// debug
+    Debug = 1,
+    /// info
+    Info = 2,
+    /// warn
+    Warn = 3,
+    /// error
+    Error = 4,
+    /// critical
+    Critical = 5,
+}
+
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_log_level(return_level: *mut u32) -> u32;
+    fn proxy_get_current_time_nanoseconds(return_time: *mut u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_pairs(map_type: u32, return_map_data: *mut *mut u8, return_map_size: *mut usize) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_replace_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+    fn proxy_remove_header_map_value(map_type: u32, key_data: *const u8, key_size: usize) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_continue_stream(stream_type: u32) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(key_data: *const u8, key_size: usize, value_data: *const u8, value_size: usize, cas: u32) -> u32;
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+    fn proxy_call_foreign_function(
+        function_name_data: *const u8,
+        function_name_size: usize,
+        arguments_data: *const u8,
+        arguments_size: usize,
+        results_data: *mut *mut u8,
+        results_size: *mut usize,
+    ) -> u32;
+    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
+}
+
+fn ok(status: u32) -> Result<(), Status> {
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(Status(status))
+    }
+}
+
+/// Takes ownership of a buffer the host allocated through the SDK's `proxy_on_memory_allocate`.
+///
+/// # Safety
+/// `data` must be null or a buffer of `size` bytes allocated by that function.
+unsafe fn take(data: *mut u8, size: usize) -> Vec<u8> {
+    if data.is_null() {
+        Vec::new()
+    } else {
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
+/// Writes a log line; errors are ignored (there is nowhere to report them).
+pub fn log(level: Level, message: &str) {
+    unsafe {
+        let _ = proxy_log(level as u32, message.as_ptr(), message.len());
+    }
+}
+
+/// The host's log level (Info when unknown).
+pub fn log_level() -> Level {
+    let mut l = 0u32;
+    let status = unsafe { proxy_get_log_level(&mut l) };
+    match (status, l) {
+        (0, 0) => Level::Trace,
+        (0, 1) => Level::Debug,
+        (0, 3) => Level::Warn,
+        (0, 4) => Level::Error,
+        (0, 5) => Level::Critical,
+        _ => Level::Info,
+    }
+}
+
+/// Current time in milliseconds since the epoch (0 if the host does not answer).
+pub fn now_ms() -> u64 {
+    now_ns() / 1_000_000
+}
+
+/// Current time in nanoseconds since the epoch (0 if the host does not answer).
+pub fn now_ns() -> u64 {
+    let mut t = 0u64;
+    let status = unsafe { proxy_get_current_time_nanoseconds(&mut t) };
+    if status == 0 {
+        t
+    } else {
+        0
+    }
+}
+
+/// Sets the root context's tick period.
+pub fn set_tick_period(period: Duration) -> Result<(), Status> {
+    ok(unsafe { proxy_set_tick_period_milliseconds(u32::try_from(period.as_millis()).unwrap_or(u32::MAX)) })
+}
+
+/// Buffer types used here.
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum Buffer {
+    /// Body of a `dispatch_http_call` response.
+    HttpCallResponseBody = 4,
+    /// The VM configuration.
+    VmConfiguration = 6,
+    /// The plugin configuration.
+    PluginConfiguration = 7,
+}
+
+/// Reads up to `max` bytes of a buffer.
+pub fn buffer(kind: Buffer, max: usize) -> Result<Vec<u8>, Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let status = unsafe { proxy_get_buffer_bytes(kind as u32, 0, max, &mut data, &mut size) };
+    match status {
+        0 => Ok(unsafe { take(data, size) }),
+        s => Err(Status(s)),
+    }
+}
+
+fn read_u32(b: &[u8], at: usize) -> Option<usize> {
+    let bytes: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    Some(u32::from_le_bytes(bytes) as usize)
+}
+
+/// Parses the proxy-wasm serialized map format, keeping values as bytes and refusing (rather
+/// than panicking on) anything malformed.
+pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    if bytes.is_empty() {
+        return Some(Vec::new());
+    }
+    let n = read_u32(bytes, 0)?;
+    let mut out = Vec::with_capacity(n.min(256));
+    let mut p = 4usize.checked_add(n.checked_mul(8)?)?;
+    for i in 0..n {
+        let ks = read_u32(bytes, 4 + i * 8)?;
+        let vs = read_u32(bytes, 8 + i * 8)?;
+        let k = bytes.get(p..p.checked_add(ks)?)?;
+        p = p.checked_add(ks)?.checked_add(1)?;
+        let v = bytes.get(p..p.checked_add(vs)?)?;
+        p = p.checked_add(vs)?.checked_add(1)?;
+        out.push((String::from_utf8_lossy(k).into_owned(), v.to_vec()));
+    }
+    Some(out)
+}
+
+fn encode_map(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
+    for (k, v) in pairs {
+        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+    }
+    for (k, v) in pairs {
+        out.extend_from_slice(k.as_bytes());
+        out.push(0);
+        out.extend_from_slice(v.as_bytes());
+        out.push(0);
+    }
+    out
+}
+
+/// All entries of a header map, values as raw bytes.
+pub fn map_pairs(map: Map) -> Result<Vec<(String, Vec<u8>)>, Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
+    if status != 0 {
+        return Err(Status(status));
+    }
+    let raw = unsafe { take(data, size) };
+    decode_map(&raw).ok_or(Status(3))
+}
+
+/// One header value as raw bytes.
+pub fn map_value(map: Map, key: &str) -> Result<Option<Vec<u8>>, Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let status = unsafe { proxy_get_header_map_value(map as u32, key.as_ptr(), key.len(), &mut data, &mut size) };
+    match status {
+        0 => Ok(Some(unsafe { take(data, size) })),
+        1 => Ok(None),
+        s => Err(Status(s)),
+    }
+}
+
+/// Sets (replaces) a header.
+pub fn set_map_value(map: Map, key: &str, value: &str) -> Result<(), Status> {
+    ok(unsafe { proxy_replace_header_map_value(map as u32, key.as_ptr(), key.len(), value.as_ptr(), value.len()) })
+}
+
+/// Removes a header (all its values).
+pub fn remove_map_value(map: Map, key: &str) -> Result<(), Status> {
+    ok(unsafe { proxy_remove_header_map_value(map as u32, key.as_ptr(), key.len()) })
+}
+
+/// Sends a local reply for the current HTTP context. `details` appears in Envoy's
+/// `%RESPONSE_CODE_DETAILS%`.
+pub fn send_local_response(status: u32, details: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<(), Status> {
+    let h = encode_map(headers);
+    ok(unsafe {
+        proxy_send_local_response(status, details.as_ptr(), details.len(), body.as_ptr(), body.len(), h.as_ptr(), h.len(), -1)
+    })
+}
+
+/// Resumes a paused request.
+pub fn resume_request() -> Result<(), Status> {
+    ok(unsafe { proxy_continue_stream(0) })
+}
+
+/// Reads shared data: the value (if any) and its cas (0 when absent).
+pub fn get_shared(key: &str) -> Result<(Option<Vec<u8>>, u32), Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let mut cas = 0u32;
+    let status = unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match status {
+        0 => Ok((Some(unsafe { take(data, size) }), cas)),
+        1 => Ok((None, 0)),
+        s => Err(Status(s)),
+    }
+}
+
+/// Writes shared data; `cas == 0` writes unconditionally.
+pub fn set_shared(key: &str, value: &[u8], cas: u32) -> Result<(), Status> {
+    let ptr = if value.is_empty() { null() } else { value.as_ptr() };
+    ok(unsafe { proxy_set_shared_data(key.as_ptr(), key.len(), ptr, value.len(), cas) })
+}
+
+/// Makes `context_id` the context later calls act on.
+pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
+    ok(unsafe { proxy_set_effective_context(context_id) })
+}
+
+/// Calls a host foreign function.
+pub fn call_foreign(name: &str, args: &[u8]) -> Result<Vec<u8>, Status> {
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let status =
+        unsafe { proxy_call_foreign_function(name.as_ptr(), name.len(), args.as_ptr(), args.len(), &mut data, &mut size) };
+    match status {
+        0 => Ok(unsafe { take(data, size) }),
+        s => Err(Status(s)),
+    }
+}
+
+/// Metric kinds (proxy-wasm ABI values).
+#[derive(Debug, Clone, Copy)]
+#[repr(u32)]
+pub enum MetricKind {
+    /// A counter.
+    Counter = 0,
+    /// A gauge.
+    Gauge = 1,
+}
+
+/// Defines (or finds) a metric.
+pub fn define_metric(kind: MetricKind, name: &str) -> Result<u32, Status> {
+    let mut id = 0u32;
+    ok(unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Adds to a counter or gauge.
+pub fn increment_metric(id: u32, by: i64) {
+    unsafe {
+        let _ = proxy_increment_metric(id, by);
+    }
+}
+
+/// Sets a gauge.
+pub fn record_metric(id: u32, value: u64) {
+    unsafe {
+        let _ = proxy_record_metric(id, value);
+    }
+}
+
+/// Sets an Envoy property (path segments joined with NUL, as the ABI wants).
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {
+    let joined = path.join("\0");
+    ok(unsafe { proxy_set_property(joined.as_ptr(), joined.len(), value.as_ptr(), value.len()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_codec_round_trips_and_refuses_garbage() {
+        let enc = encode_map(&[("a", "1"), ("authorization", "Bearer x")]);
+        let dec = decode_map(&enc).unwrap();
+        assert_eq!(dec, vec![("a".to_string(), b"1".to_vec()), ("authorization".to_string(), b"Bearer x".to_vec())]);
+        assert_eq!(decode_map(&[]), Some(vec![]));
+        assert_eq!(decode_map(&[1, 0, 0]), None);
+        assert_eq!(decode_map(&[255, 255, 255, 255, 0, 0, 0, 0]), None);
+        let mut truncated = enc.clone();
+        truncated.truncate(enc.len() - 3);
+        assert_eq!(decode_map(&truncated), None);
+    }
+}
