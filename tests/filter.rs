@@ -1,0 +1,157 @@
+//! The filter end to end in a real Envoy: the seed scenarios (no token, garbage, bad signature,
+//! expired, not yet valid, wrong issuer, wrong client, id token for access, valid token,
+//! spoofed `x-current-user`, allow-missing route), keys from the `jwks-fetcher`, and configs
+//! Envoy must refuse.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::*;
+
+fn keys() -> Value {
+    testkit::jwks(&[&testkit::rsa_a()])
+}
+
+struct Stack {
+    envoy: Envoy,
+    upstream: Server,
+    jwks: Server,
+}
+
+/// Envoy with the fetcher singleton and the filter; keys come from the test's JWKS server.
+fn stack() -> Stack {
+    let upstream = Server::upstream();
+    let jwks = Server::jwks(&keys());
+    let mut config = cognito_remote(600);
+    config["rules"] = json!([{"match": {"prefix": "/api/activities/home"}, "requires": {"allow_missing": ["cognito"]}}]);
+    let mut setup = Setup::single(config.clone(), upstream.port, Some(jwks.port));
+    setup.fetcher = Some(config);
+    setup.concurrency = 2;
+    let envoy = Envoy::start(&setup);
+    // Keys are fetched at start; wait until a request verifies.
+    let tok = access_token(&testkit::rsa_a(), "warmup");
+    assert!(
+        envoy.wait_for(Duration::from_secs(10), || request(envoy.port(), "GET", "/", &[bearer(&tok)]).is_ok_and(|r| r.status == 200)),
+        "keys never arrived"
+    );
+    upstream.clear();
+    Stack { envoy, upstream, jwks }
+}
+
+fn challenge(r: &Response) -> String {
+    r.header("www-authenticate").unwrap_or_default().to_string()
+}
+
+fn invalid(description: &str) -> String {
+    format!("Bearer realm=\"test\", error=\"invalid_token\", error_description=\"{description}\"")
+}
+
+#[test]
+fn seed_scenarios() {
+    let s = stack();
+    let port = s.envoy.port();
+    let a = testkit::rsa_a();
+    let iss = issuer();
+    let send = |token: &str| request(port, "GET", "/api/private", &[bearer(token)]).unwrap();
+
+    // No token: bare challenge, JSON body.
+    let r = get(port, "/api/private").unwrap();
+    assert_eq!(r.status, 401);
+    assert_eq!(challenge(&r), "Bearer realm=\"test\"");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json()["error"], "unauthorized");
+
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("garbage", "garbage".into(), "malformed token"),
+        ("bad signature", testkit::rsa_b().with_kid("rsa-a").token(&testkit::cognito_access(&iss, CLIENT, "mallory")), "signature verification failed"),
+        ("expired", { let mut c = testkit::cognito_access(&iss, CLIENT, "andrew"); c["exp"] = json!(testkit::now() - 3600); a.token(&c) }, "token expired"),
+        ("nbf in the future", { let mut c = testkit::cognito_access(&iss, CLIENT, "andrew"); c["nbf"] = json!(testkit::now() + 3600); a.token(&c) }, "token not yet valid"),
+        ("wrong issuer", a.token(&testkit::cognito_access(&testkit::cognito_issuer(REGION, "us-east-1_Other"), CLIENT, "andrew")), "issuer not accepted"),
+        ("wrong client id", a.token(&testkit::cognito_access(&iss, "other-client", "andrew")), "client not allowed"),
+        ("id token where access is required", a.token(&testkit::cognito_id(&iss, CLIENT, "andrew")), "wrong token use"),
+    ];
+    for (name, token, description) in &cases {
+        let r = send(token);
+        assert_eq!(r.status, 401, "{name}");
+        assert_eq!(challenge(&r), invalid(description), "{name}");
+        assert_eq!(r.json()["error"], "invalid_token", "{name}");
+    }
+    assert_eq!(s.upstream.count(), 0, "the upstream saw none of the refused requests");
+
+    // A valid access token: 200, and the upstream gets the claims as compact JSON.
+    let token = access_token(&a, "andrew");
+    let r = request(port, "GET", "/api/private", &[bearer(&token), ("x-current-user".into(), "{\"username\":\"admin\"}".into())]).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = s.upstream.last().unwrap();
+    let users = seen.all("x-current-user");
+    assert_eq!(users.len(), 1, "exactly one x-current-user reaches the upstream");
+    let user: Value = serde_json::from_str(users[0]).unwrap();
+    assert_eq!(user["username"], "andrew", "the client's spoofed header was replaced");
+    assert_eq!(user["token_use"], "access");
+    assert!(!users[0].contains(' '), "compact JSON");
+    assert_eq!(seen.header("authorization"), Some(format!("Bearer {token}").as_str()), "the token is forwarded by default");
+
+    // A token minted by an independent library verifies too.
+    let r = send(&a.token_by_jwt_simple(&testkit::cognito_access(&iss, CLIENT, "jwt-simple")));
+    assert_eq!(r.status, 200);
+
+    // The public feed allows a missing token: passes with no identity, spoofing stripped.
+    s.upstream.clear();
+    let r = request(port, "GET", "/api/activities/home", &[("x-current-user".into(), "{\"username\":\"admin\"}".into())]).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(s.upstream.last().unwrap().header("x-current-user"), None, "spoofed header removed on the allow-missing path");
+    // ...but a bad token there is still refused.
+    let r = request(port, "GET", "/api/activities/home", &[bearer("garbage")]).unwrap();
+    assert_eq!(r.status, 401);
+    // ...and a good one is identified.
+    let r = request(port, "GET", "/api/activities/home", &[bearer(&token)]).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(s.upstream.last().unwrap().header("x-current-user").unwrap().contains("\"andrew\""));
+
+    // Keys came from the fetcher: one JWKS request for two workers, on the derived path.
+    assert_eq!(s.jwks.count(), 1, "one fetch for all workers");
+    assert_eq!(s.jwks.last().unwrap().path, cognito_jwks_path());
+    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.jwks.cognito.fetch_success"), Some(1));
+
+    // Logs name reasons and never contain a token.
+    let logs = s.envoy.logs();
+    assert!(logs.contains("reason=expired"), "denials are logged with their reason");
+    for (_, token, _) in &cases {
+        let sig = token.rsplit('.').next().unwrap();
+        assert!(!logs.contains(sig) || sig.len() < 8, "a token signature appears in the log");
+    }
+    assert!(!logs.contains(&token), "the valid token appears in the log");
+}
+
+#[test]
+fn invalid_configs_are_refused_with_the_field_named() {
+    let upstream = Server::upstream();
+    let good = cognito_inline(&[&testkit::rsa_a()]);
+    let mut unknown = good.clone();
+    unknown["providers"]["cognito"]["audience"] = json!(["x"]);
+    let mut no_issuer = good.clone();
+    no_issuer["providers"]["cognito"] = json!({"audiences": ["a"], "jwks": {"cluster": "jwks", "path": "/k"}});
+    let mut bad_jwks = good.clone();
+    bad_jwks["providers"]["cognito"]["jwks"] = json!({"inline": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}});
+    let mut no_source = good.clone();
+    no_source["providers"]["cognito"]["jwks"] = json!({"timeout_ms": 5});
+    for (config, field) in [
+        (unknown, "providers.cognito.audience"),
+        (no_issuer, "providers.cognito.issuer"),
+        (bad_jwks, "providers.cognito.jwks.inline"),
+        (no_source, "providers.cognito.jwks.cluster"),
+        (json!("not an object"), "(document)"),
+    ] {
+        let setup = Setup::single(config, upstream.port, None);
+        let err = match Envoy::try_start(&setup) {
+            Ok(_) => panic!("Envoy accepted a config with a bad {field}"),
+            Err(e) => e,
+        };
+        assert!(
+            err.logs.contains(&format!("jwt-filter: invalid configuration: {field}:")),
+            "the log names {field}:\n{}",
+            err.logs.lines().filter(|l| l.contains("jwt-filter")).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
