@@ -61,3 +61,7 @@ test: build envoy-image lint
 clean:
 	cargo clean
 	rm -rf .build
+
+demo: build envoy-image
+	cargo build --release -p testkit --bin token-issuer --bin demo-backend
+	envoy/demo.sh

@@ -16,6 +16,8 @@ use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub mod httpd;
+
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
