@@ -141,7 +141,7 @@ impl Setup {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
                             "config": {
                                 "name": format!("jwt-{i}"),
-                                "root_id": "jwt",
+                                "root_id": format!("jwt-{i}"),
                                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": value},
                                 "vm_config": {
                                     "vm_id": l.vm_id,
@@ -258,7 +258,7 @@ impl Envoy {
         let conc = setup.concurrency.to_string();
         let envoy_args = [
             "-c", &cfg_path, "--concurrency", &conc, "--disable-hot-restart",
-            "--component-log-level", "wasm:debug", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v",
+            "--component-log-level", "wasm:debug", "--file-flush-interval-msec", "100", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v",
         ];
         let log_file = std::fs::File::create(dir.join("envoy.log")).unwrap();
         let child = match runner {

@@ -22,6 +22,8 @@ pub enum Behavior {
     Slow(Duration, Box<Behavior>),
     /// Echoes the request (method, path, headers) as JSON: the upstream.
     Echo,
+    /// Picks a behavior by exact path (query excluded); 404 for other paths.
+    Routes(Vec<(String, Behavior)>),
 }
 
 /// A request the server received.
@@ -210,9 +212,18 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     shared.count.fetch_add(1, Ordering::SeqCst);
     shared.seen.lock().unwrap().push(req.clone());
     let mut behavior = shared.behavior.lock().unwrap().clone();
-    while let Behavior::Slow(d, inner) = behavior {
-        std::thread::sleep(d);
-        behavior = *inner;
+    loop {
+        match behavior {
+            Behavior::Slow(d, inner) => {
+                std::thread::sleep(d);
+                behavior = *inner;
+            }
+            Behavior::Routes(routes) => {
+                let path = req.path.split('?').next().unwrap_or_default();
+                behavior = routes.into_iter().find(|(p, _)| p == path).map_or(Behavior::Status(404), |(_, b)| b);
+            }
+            _ => break,
+        }
     }
     let (status, body, ctype) = match behavior {
         Behavior::Json(b) => (200, b, "application/json"),
@@ -225,7 +236,7 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             }
             (200, json!({"method": req.method, "path": req.path, "headers": h}).to_string(), "application/json")
         }
-        Behavior::Slow(..) => unreachable!(),
+        Behavior::Slow(..) | Behavior::Routes(_) => unreachable!(),
     };
     let reason = if status == 200 { "OK" } else { "Status" };
     let resp = format!(
