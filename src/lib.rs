@@ -22,7 +22,8 @@ use std::time::Duration;
 use wasm_host::abi;
 use worker::{Verdict, Worker};
 
-/// How often a worker reads published keys, starts due fetches and checks waiting requests.
+/// How often a worker reads published keys, starts due fetches, checks waiting requests,
+/// reads the clock and hands its counts to Envoy.
 const TICK: Duration = Duration::from_millis(100);
 
 proxy_wasm::main! {{
@@ -76,12 +77,9 @@ impl RootContext for Root {
             worker.config.rules.len(),
             worker.keys.coordinator.sources.len()
         );
-        let has_remote = !worker.keys.coordinator.sources.is_empty();
         self.worker = Some(Rc::new(RefCell::new(worker)));
-        if has_remote {
-            if let Err(s) = abi::set_tick_period(TICK) {
-                log::error!("jwt-filter: cannot set the tick period (status {}); keys will not refresh", s.0);
-            }
+        if let Err(s) = abi::set_tick_period(TICK) {
+            log::error!("jwt-filter: cannot set the tick period (status {}); keys will not refresh", s.0);
         }
         true
     }

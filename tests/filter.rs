@@ -3,6 +3,8 @@
 //! spoofed `x-current-user`, allow-missing route), keys from the `jwks-fetcher`, and configs
 //! Envoy must refuse.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod support;
 
 use serde_json::{json, Value};
@@ -112,7 +114,7 @@ fn seed_scenarios() {
     // Keys came from the fetcher: one JWKS request for two workers, on the derived path.
     assert_eq!(s.jwks.count(), 1, "one fetch for all workers");
     assert_eq!(s.jwks.last().unwrap().path, cognito_jwks_path());
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.jwks.cognito.fetch_success"), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.jwks.cognito.fetch_success", 1), Some(1));
 
     // Logs name reasons and never contain a token.
     let logs = s.envoy.logs();

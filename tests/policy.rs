@@ -3,6 +3,8 @@
 //! matching, CORS preflight, 403 checks, upstream outputs, filter state, and counters. Each
 //! option is shown both allowing and refusing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 mod support;
 
 use serde_json::{json, Value};
@@ -38,6 +40,7 @@ fn providers() -> Value {
 fn main_config() -> Value {
     json!({
         "realm": "policy",
+        "filter_state": true,
         "providers": providers(),
         "rules": [
             {"match": {"prefix": "/public"}, "requires": "none"},
@@ -251,9 +254,9 @@ fn authorization_checks_answer_403() {
     assert!(insufficient(&call(p, "GET", "/gold", &[bearer(&silver)])));
     let viewer = cognito(json!({"org": {"tier": "gold"}, "roles": ["viewer"]}));
     assert!(insufficient(&call(p, "GET", "/gold", &[bearer(&viewer)])));
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.denied.group"), Some(1));
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.denied.scope"), Some(1));
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.denied.claim"), Some(2));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.group", 1), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.scope", 1), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.claim", 2), Some(2));
 }
 
 #[test]
@@ -285,7 +288,7 @@ fn sources_outputs_cors_and_provider_checks() {
     let preflight = [("origin".to_string(), "https://app.test".to_string()), ("access-control-request-method".to_string(), "GET".to_string())];
     assert_eq!(call(p, "OPTIONS", "/x", &preflight).status, 401);
     assert_eq!(call(s.envoy.ports[0], "OPTIONS", "/x", &preflight).status, 200);
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.cors_preflight_bypass"), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight_bypass", 1), Some(1));
     // max_lifetime: 2 h allowed, 3 h refused (401).
     let long = cognito(json!({"iat": testkit::now(), "exp": testkit::now() + 3 * 3600}));
     let r = call(p, "GET", "/x", &[bearer(&long)]);
@@ -320,6 +323,6 @@ fn filter_state_reaches_the_access_log_and_counters_count() {
         logs()
     );
     assert!(logs().contains("[access] /either 401 sub=- provider=cognito reason=expired"), "access log with reason");
-    assert!(s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.allowed").unwrap_or(0) >= 1);
-    assert_eq!(s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.denied.expired"), Some(1));
+    assert!(s.envoy.wait_for(Duration::from_secs(3), || s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.allowed").unwrap_or(0) >= 1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.expired", 1), Some(1));
 }

@@ -254,7 +254,7 @@ impl Run<'_, '_> {
             for p in candidates {
                 let Some(provider) = cfg.providers.get(*p) else { continue };
                 let Keys::Ready { generation, .. } = self.ctx.keys.keys(*p) else { continue };
-                if let Some(v) = self.cache.get(*p, digest, generation, now) {
+                if let Some(v) = self.cache.get(*p, token, *digest, generation, now) {
                     v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
                     provider.authz.check(&v.claims).map_err(|e| Failure::new(e, Some(*p)))?;
                     return Ok(Identity { provider: *p, verified: v, how: How::Cached });
@@ -279,7 +279,7 @@ impl Run<'_, '_> {
         }
         let mut first_err: Option<Failure> = None;
         for p in matching {
-            match self.verify_with(p, &jws, digest.as_ref(), now) {
+            match self.verify_with(p, token, &jws, digest, now) {
                 Ok(identity) => return Ok(identity),
                 Err(f) => {
                     first_err.get_or_insert(f);
@@ -292,8 +292,9 @@ impl Run<'_, '_> {
     fn verify_with(
         &mut self,
         p: ProviderId,
+        token: &str,
         jws: &jws::Jws<'_>,
-        digest: Option<&cache::TokenDigest>,
+        digest: Option<cache::TokenDigest>,
         now: u64,
     ) -> Result<Identity, Failure> {
         let cfg = self.ctx.config;
@@ -337,7 +338,7 @@ impl Run<'_, '_> {
             times,
         });
         if let Some(d) = digest {
-            self.cache.insert(p, *d, generation, now, provider.claims.clock_skew, verified.clone());
+            self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
         }
         provider.authz.check(&verified.claims).map_err(|e| Failure::new(e, Some(p)))?;
         Ok(Identity { provider: p, verified, how: How::Verified(path) })
@@ -402,7 +403,7 @@ mod tests {
         }
 
         fn run(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Outcome {
-            let hs: Vec<(String, Vec<u8>)> = headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect();
+            let hs: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
             let req = RequestView { method, path, headers: &hs };
             let ctx = Context { config: &self.cfg, keys: &self.store, host: None, now: testkit::now() };
             authenticate(&ctx, &req, &mut self.cache)
@@ -563,8 +564,7 @@ mod tests {
         assert!(t.bearer("/", &tok).decision.is_ok());
         // Clock skew of 60 s keeps it valid; with skew 0 it would expire. Check the entry expiry
         // bound: the cache never outlives exp + skew.
-        let key = (1usize, crate::cache::digest(&tok));
         let ctx_now = testkit::now() + 62;
-        assert!(t.cache.get(key.0, &key.1, 1, ctx_now).is_none());
+        assert!(t.cache.get(1, &tok, crate::cache::digest(&tok), 1, ctx_now).is_none());
     }
 }

@@ -1,6 +1,11 @@
 //! The verified-token cache of one worker: tokens whose signature and claims were checked,
-//! keyed by (provider, SHA-256 of the whole token). Bounded in entries and bytes, evicted by a
+//! keyed by (provider, a 64-bit digest of the whole token), and each entry holds the token
+//! itself, which a hit must equal byte for byte. Bounded in entries and bytes, evicted by a
 //! CLOCK sweep (an LRU approximation with O(1) hits).
+//!
+//! Why not SHA-256 as the key: it costs several microseconds per request in WebAssembly, on
+//! the hot path of every cached request. The full comparison makes a fast, non-cryptographic
+//! digest safe: a colliding token never hits another token's entry, it only misses.
 //!
 //! Only successes are stored. A hit is still checked: the provider's keys must be the ones it
 //! was verified with (the generation), and `exp`/`nbf` must hold at the current time; the
@@ -10,17 +15,28 @@
 use crate::claims::Times;
 use crate::rules::ProviderId;
 use serde_json::{Map, Value};
-use sha2::Digest;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-/// SHA-256 of a token: the cache key (collision-resistant, so a forged token cannot hit an
-/// entry verified for another).
-pub type TokenDigest = [u8; 32];
+/// A 64-bit digest of a token (the map key; hits also compare the token itself).
+pub type TokenDigest = u64;
 
-/// Digest of a token.
+/// Digest of a token: a multiply-rotate hash over 8-byte words (64-bit arithmetic is native in
+/// WebAssembly).
 pub fn digest(token: &str) -> TokenDigest {
-    sha2::Sha256::digest(token.as_bytes()).into()
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let bytes = token.as_bytes();
+    let mut h = bytes.len() as u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+    }
+    for b in words.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+    }
+    h ^ (h >> 29)
 }
 
 /// Longest an entry lives when its token has no `exp`, seconds.
@@ -56,6 +72,7 @@ fn weight_of(v: &Value) -> usize {
 }
 
 struct Slot {
+    token: Box<str>,
     value: Rc<Verified>,
     generation: u64,
     expires_at: u64,
@@ -125,21 +142,24 @@ impl TokenCache {
 
     /// Looks a token up. Entries from older keys or past their expiry are dropped and miss.
     /// The caller still re-checks `exp`/`nbf` with the provider's clock skew.
-    pub fn get(&mut self, provider: ProviderId, digest: &TokenDigest, generation: u64, now: u64) -> Option<Rc<Verified>> {
+    pub fn get(&mut self, provider: ProviderId, token: &str, digest: TokenDigest, generation: u64, now: u64) -> Option<Rc<Verified>> {
         if !self.enabled() {
             return None;
         }
-        let key = (provider, *digest);
-        let usable = match self.map.get_mut(&key) {
-            None => None,
+        let key = (provider, digest);
+        let (usable, stale) = match self.map.get_mut(&key) {
+            None => (None, false),
+            Some(slot) if &*slot.token != token => (None, false),
             Some(slot) if slot.generation == generation && now < slot.expires_at => {
                 slot.referenced = true;
-                Some(slot.value.clone())
+                (Some(slot.value.clone()), false)
             }
-            Some(_) => None,
+            Some(_) => (None, true),
         };
-        if usable.is_none() {
+        if stale {
             self.remove(&key);
+        }
+        if usable.is_none() {
             self.stats.misses += 1;
         } else {
             self.stats.hits += 1;
@@ -149,7 +169,17 @@ impl TokenCache {
 
     /// Stores a verified token. `skew` extends the entry to the same instant the claim check
     /// would stop accepting the token.
-    pub fn insert(&mut self, provider: ProviderId, digest: TokenDigest, generation: u64, now: u64, skew: u64, value: Rc<Verified>) {
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        provider: ProviderId,
+        token: &str,
+        digest: TokenDigest,
+        generation: u64,
+        now: u64,
+        skew: u64,
+        value: Rc<Verified>,
+    ) {
         if !self.enabled() {
             return;
         }
@@ -157,7 +187,7 @@ impl TokenCache {
             Some(exp) => exp.saturating_add(skew),
             None => now.saturating_add(MAX_TTL_WITHOUT_EXP),
         };
-        let weight = value.weight() + 96;
+        let weight = value.weight() + token.len() + 96;
         if weight > self.max_bytes || expires_at <= now {
             return;
         }
@@ -171,7 +201,7 @@ impl TokenCache {
         self.seq += 1;
         self.clock.push_back((key, self.seq));
         self.bytes += weight;
-        self.map.insert(key, Slot { value, generation, expires_at, weight, seq: self.seq, referenced: false });
+        self.map.insert(key, Slot { token: token.into(), value, generation, expires_at, weight, seq: self.seq, referenced: false });
         if self.clock.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             self.clock.retain(|(k, s)| map.get(k).is_some_and(|slot| slot.seq == *s));
@@ -231,23 +261,31 @@ mod tests {
         })
     }
 
-    fn d(i: u32) -> TokenDigest {
-        digest(&format!("token-{i}"))
+    fn t(i: u32) -> String {
+        format!("token-{i}")
+    }
+
+    fn get(c: &mut TokenCache, p: usize, i: u32, g: u64, now: u64) -> Option<Rc<Verified>> {
+        c.get(p, &t(i), digest(&t(i)), g, now)
+    }
+
+    fn put(c: &mut TokenCache, p: usize, i: u32, g: u64, now: u64, v: Rc<Verified>) {
+        c.insert(p, &t(i), digest(&t(i)), g, now, 0, v)
     }
 
     #[test]
     fn hit_needs_same_generation_and_unexpired_entry() {
         let mut c = TokenCache::new(10, 1 << 20);
-        c.insert(0, d(1), 7, 100, 0, v(Some(200)));
-        assert!(c.get(0, &d(1), 7, 150).is_some());
-        assert!(c.get(1, &d(1), 7, 150).is_none(), "other provider");
-        assert!(c.get(0, &d(1), 8, 150).is_none(), "keys changed");
+        put(&mut c, 0, 1, 7, 100, v(Some(200)));
+        assert!(get(&mut c, 0, 1, 7, 150).is_some());
+        assert!(get(&mut c, 1, 1, 7, 150).is_none(), "other provider");
+        assert!(get(&mut c, 0, 1, 8, 150).is_none(), "keys changed");
         assert!(c.is_empty(), "stale entry dropped");
-        c.insert(0, d(1), 7, 100, 0, v(Some(200)));
-        assert!(c.get(0, &d(1), 7, 200).is_none(), "expired");
-        c.insert(0, d(2), 7, 100, 0, v(None));
-        assert!(c.get(0, &d(2), 7, 100 + MAX_TTL_WITHOUT_EXP - 1).is_some());
-        assert!(c.get(0, &d(2), 7, 100 + MAX_TTL_WITHOUT_EXP).is_none());
+        put(&mut c, 0, 1, 7, 100, v(Some(200)));
+        assert!(get(&mut c, 0, 1, 7, 200).is_none(), "expired");
+        put(&mut c, 0, 2, 7, 100, v(None));
+        assert!(get(&mut c, 0, 2, 7, 100 + MAX_TTL_WITHOUT_EXP - 1).is_some());
+        assert!(get(&mut c, 0, 2, 7, 100 + MAX_TTL_WITHOUT_EXP).is_none());
         assert_eq!(c.stats.hits, 2);
     }
 
@@ -255,15 +293,15 @@ mod tests {
     fn bounded_by_entries_with_clock_eviction() {
         let mut c = TokenCache::new(3, 1 << 20);
         for i in 0..3 {
-            c.insert(0, d(i), 1, 0, 0, v(Some(1000)));
+            put(&mut c, 0, i, 1, 0, v(Some(1000)));
         }
-        assert!(c.get(0, &d(0), 1, 1).is_some(), "reference entry 0");
-        c.insert(0, d(3), 1, 1, 0, v(Some(1000)));
+        assert!(get(&mut c, 0, 0, 1, 1).is_some(), "reference entry 0");
+        put(&mut c, 0, 3, 1, 1, v(Some(1000)));
         assert_eq!(c.len(), 3);
-        assert!(c.get(0, &d(0), 1, 1).is_some(), "recently used entry survives");
-        assert!(c.get(0, &d(1), 1, 1).is_none(), "oldest unreferenced entry evicted");
+        assert!(get(&mut c, 0, 0, 1, 1).is_some(), "recently used entry survives");
+        assert!(get(&mut c, 0, 1, 1, 1).is_none(), "oldest unreferenced entry evicted");
         for i in 10..1000 {
-            c.insert(0, d(i), 1, 1, 0, v(Some(1000)));
+            put(&mut c, 0, i, 1, 1, v(Some(1000)));
         }
         assert_eq!(c.len(), 3);
         assert!(c.clock.len() <= 2 * c.len() + 64);
@@ -271,25 +309,35 @@ mod tests {
 
     #[test]
     fn bounded_by_bytes() {
-        let w = v(Some(1000)).weight() + 96;
+        let w = v(Some(1000)).weight() + "token-00".len() + 96;
         let mut c = TokenCache::new(1000, 5 * w);
         for i in 0..50 {
-            c.insert(0, d(i), 1, 0, 0, v(Some(1000)));
+            put(&mut c, 0, i, 1, 0, v(Some(1000)));
         }
         assert_eq!(c.len(), 5);
         assert!(c.bytes() <= 5 * w);
     }
 
     #[test]
+    fn a_digest_collision_misses_instead_of_hitting() {
+        let mut c = TokenCache::new(10, 1 << 20);
+        c.insert(0, "real", 42, 1, 0, 0, v(Some(1000)));
+        assert!(c.get(0, "forged", 42, 1, 1).is_none(), "same digest, other token");
+        assert!(c.get(0, "real", 42, 1, 1).is_some(), "the real entry is untouched");
+        assert_ne!(digest("abc"), digest("abd"));
+        assert_ne!(digest(""), digest("\0"));
+    }
+
+    #[test]
     fn clear_provider_and_disabled_cache() {
         let mut c = TokenCache::new(10, 1 << 20);
-        c.insert(0, d(1), 1, 0, 0, v(Some(1000)));
-        c.insert(1, d(1), 1, 0, 0, v(Some(1000)));
+        put(&mut c, 0, 1, 1, 0, v(Some(1000)));
+        put(&mut c, 1, 1, 1, 0, v(Some(1000)));
         c.clear_provider(0);
-        assert!(c.get(0, &d(1), 1, 1).is_none());
-        assert!(c.get(1, &d(1), 1, 1).is_some());
+        assert!(get(&mut c, 0, 1, 1, 1).is_none());
+        assert!(get(&mut c, 1, 1, 1, 1).is_some());
         let mut off = TokenCache::new(0, 1 << 20);
-        off.insert(0, d(1), 1, 0, 0, v(Some(1000)));
-        assert!(off.get(0, &d(1), 1, 1).is_none());
+        put(&mut off, 0, 1, 1, 0, v(Some(1000)));
+        assert!(get(&mut off, 0, 1, 1, 1).is_none());
     }
 }

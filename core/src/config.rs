@@ -411,7 +411,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// Signature path.
     pub crypto: CryptoMode,
-    /// Record the outcome in Envoy filter state for access logs and RBAC.
+    /// Record the outcome in Envoy filter state for access logs and RBAC (off by default: each
+    /// value costs a host call per request).
     pub filter_state: bool,
     /// Every header any provider writes upstream: stripped from every request first.
     pub output_headers: Vec<String>,
@@ -508,7 +509,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         on_keys_unavailable: raw.on_keys_unavailable.unwrap_or_default(),
         cache,
         crypto: raw.crypto.unwrap_or_default(),
-        filter_state: raw.filter_state.unwrap_or(true),
+        filter_state: raw.filter_state.unwrap_or(false),
         output_headers,
     })
 }

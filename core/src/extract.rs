@@ -39,14 +39,14 @@ pub struct RequestView<'a> {
     pub method: &'a str,
     /// `:path`, including the query string.
     pub path: &'a str,
-    /// All request headers, in order, duplicates kept.
-    pub headers: &'a [(String, Vec<u8>)],
+    /// All request headers, in order, duplicates kept (borrowed from the host's buffer).
+    pub headers: &'a [(&'a str, &'a [u8])],
 }
 
 impl<'a> RequestView<'a> {
     /// All values of a header.
     pub fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+        self.headers.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| *v)
     }
 
     /// The single value of a header, if it appears exactly once and is valid UTF-8.
@@ -86,7 +86,7 @@ pub fn find<'a>(req: &RequestView<'a>, source: &'a TokenSource) -> Result<Option
 }
 
 fn from_header<'a>(req: &RequestView<'a>, name: &str, prefix: &str) -> Result<Option<&'a str>, AuthError> {
-    let mut values = req.headers.iter().filter(|(n, _)| n == name);
+    let mut values = req.headers.iter().filter(|(n, _)| *n == name);
     let Some((_, first)) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(AuthError::with(Denial::Ambiguous, format!("header {name} appears more than once")));
@@ -172,15 +172,15 @@ fn from_cookies<'a>(req: &RequestView<'a>, name: &str) -> Result<Option<&'a str>
 mod tests {
     use super::*;
 
-    fn req<'a>(path: &'a str, headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+    fn req<'a>(path: &'a str, headers: &'a [(&'a str, &'a [u8])]) -> RequestView<'a> {
         RequestView { method: "GET", path, headers }
     }
 
-    fn h(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+    fn h<'a>(pairs: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a [u8])> {
+        pairs.iter().map(|(k, v)| (*k, v.as_bytes())).collect()
     }
 
-    fn bearer(headers: &[(String, Vec<u8>)]) -> Result<Option<&str>, Denial> {
+    fn bearer<'a>(headers: &'a [(&'a str, &'a [u8])]) -> Result<Option<&'a str>, Denial> {
         let src = Box::leak(Box::new(TokenSource::bearer()));
         find(&req("/", headers), src).map(|f| f.map(|f| f.token)).map_err(|e| e.denial)
     }
@@ -204,7 +204,7 @@ mod tests {
     fn unusable_values_are_refused() {
         assert_eq!(bearer(&h(&[("authorization", "Bearer")])), Err(Denial::Malformed));
         assert_eq!(bearer(&h(&[("authorization", "Bearer a"), ("authorization", "Bearer b")])), Err(Denial::Ambiguous));
-        let non_utf8 = vec![("authorization".to_string(), b"Bearer \xff\xfe".to_vec())];
+        let non_utf8: Vec<(&str, &[u8])> = vec![("authorization", b"Bearer \xff\xfe")];
         assert_eq!(bearer(&non_utf8), Err(Denial::Malformed));
         // Inner whitespace stays in the token, and the JWS parser refuses it.
         assert_eq!(bearer(&h(&[("authorization", "Bearer a b")])), Ok(Some("a b")));

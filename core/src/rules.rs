@@ -116,7 +116,7 @@ pub fn is_cors_preflight(req: &RequestView<'_>) -> bool {
 mod tests {
     use super::*;
 
-    fn req<'a>(method: &'a str, path: &'a str, headers: &'a [(String, Vec<u8>)]) -> RequestView<'a> {
+    fn req<'a>(method: &'a str, path: &'a str, headers: &'a [(&'a str, &'a [u8])]) -> RequestView<'a> {
         RequestView { method, path, headers }
     }
 
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn methods_and_headers() {
-        let hs = vec![("x-env".to_string(), b"prod".to_vec())];
+        let hs: Vec<(&str, &[u8])> = vec![("x-env", b"prod")];
         let rule = Match {
             path: PathMatch::Prefix("/".into()),
             methods: vec!["POST".into()],
@@ -153,10 +153,7 @@ mod tests {
 
     #[test]
     fn preflight_detection() {
-        let hs = vec![
-            ("origin".to_string(), b"https://app".to_vec()),
-            ("access-control-request-method".to_string(), b"GET".to_vec()),
-        ];
+        let hs: Vec<(&str, &[u8])> = vec![("origin", b"https://app"), ("access-control-request-method", b"GET")];
         assert!(is_cors_preflight(&req("OPTIONS", "/", &hs)));
         assert!(!is_cors_preflight(&req("OPTIONS", "/", &hs[..1])));
         assert!(!is_cors_preflight(&req("GET", "/", &hs)));

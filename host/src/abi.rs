@@ -201,9 +201,10 @@ fn read_u32(b: &[u8], at: usize) -> Option<usize> {
     Some(u32::from_le_bytes(bytes) as usize)
 }
 
-/// Parses the proxy-wasm serialized map format, keeping values as bytes and refusing (rather
-/// than panicking on) anything malformed.
-pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+/// Parses the proxy-wasm serialized map format into pairs borrowed from `bytes` (no copy per
+/// header), keeping values as bytes and refusing (rather than panicking on) anything
+/// malformed. A name that is not UTF-8 (Envoy never passes one) is skipped.
+pub fn decode_map(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
     if bytes.is_empty() {
         return Some(Vec::new());
     }
@@ -217,7 +218,9 @@ pub fn decode_map(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         p = p.checked_add(ks)?.checked_add(1)?;
         let v = bytes.get(p..p.checked_add(vs)?)?;
         p = p.checked_add(vs)?.checked_add(1)?;
-        out.push((String::from_utf8_lossy(k).into_owned(), v.to_vec()));
+        if let Ok(k) = std::str::from_utf8(k) {
+            out.push((k, v));
+        }
     }
     Some(out)
 }
@@ -238,16 +241,16 @@ fn encode_map(pairs: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-/// All entries of a header map, values as raw bytes.
-pub fn map_pairs(map: Map) -> Result<Vec<(String, Vec<u8>)>, Status> {
+/// All entries of a header map in the ABI's serialized form; read them with [`decode_map`].
+/// One host call for every header is cheaper than one call per header.
+pub fn map_raw(map: Map) -> Result<Vec<u8>, Status> {
     let mut data = null_mut();
     let mut size = 0usize;
     let status = unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) };
     if status != 0 {
         return Err(Status(status));
     }
-    let raw = unsafe { take(data, size) };
-    decode_map(&raw).ok_or(Status(3))
+    Ok(unsafe { take(data, size) })
 }
 
 /// One header value as raw bytes.
@@ -367,7 +370,7 @@ mod tests {
     fn map_codec_round_trips_and_refuses_garbage() {
         let enc = encode_map(&[("a", "1"), ("authorization", "Bearer x")]);
         let dec = decode_map(&enc).unwrap();
-        assert_eq!(dec, vec![("a".to_string(), b"1".to_vec()), ("authorization".to_string(), b"Bearer x".to_vec())]);
+        assert_eq!(dec, vec![("a", &b"1"[..]), ("authorization", &b"Bearer x"[..])]);
         assert_eq!(decode_map(&[]), Some(vec![]));
         assert_eq!(decode_map(&[1, 0, 0]), None);
         assert_eq!(decode_map(&[255, 255, 255, 255, 0, 0, 0, 0]), None);

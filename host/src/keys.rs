@@ -82,6 +82,7 @@ impl KeyRuntime {
         events.extend(self.coordinator.tick(now, &EnvoyStore, &mut EnvoyHttp));
         self.report(&events, m);
         self.gauges(now, m);
+        m.flush();
     }
 
     /// Reads published keys only.
@@ -104,6 +105,7 @@ impl KeyRuntime {
         events.extend(self.coordinator.poll(now, &EnvoyStore));
         self.report(&events, m);
         self.gauges(now, m);
+        m.flush();
         true
     }
 

@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use http::{get, request, Response};
+#[allow(unused_imports)]
 pub use server::{Behavior, Server};
 
 /// Repository root.
@@ -336,6 +338,17 @@ impl Envoy {
             let (n, v) = l.split_once(": ")?;
             (n == name).then(|| v.trim().parse().ok()).flatten()
         })
+    }
+
+    /// Waits (up to 3 s: the filter hands counts to Envoy every 100 ms) until a stat equals
+    /// `want`; returns the last value read.
+    pub fn stat_eventually(&self, name: &str, want: u64) -> Option<u64> {
+        let mut last = None;
+        wait_until(Duration::from_secs(3), &mut || {
+            last = self.stat(name);
+            last == Some(want)
+        });
+        last
     }
 
     /// Polls until `f` holds or `timeout` passes; returns whether it held.
