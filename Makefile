@@ -58,6 +58,12 @@ e2e: build envoy-image
 test: build envoy-image lint
 	cargo test --workspace
 
+# Throughput and latency against native jwt_authn; writes BENCHMARKS.md. Needs wrk (Debian: wrk).
+bench: build venv
+	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk (apt-get install wrk)"; exit 1; }
+	cargo build --release -p testkit --bin bench-tokens --bin mint
+	$(PYTHON) bench/run.py
+
 clean:
 	cargo clean
 	rm -rf .build
