@@ -141,80 +141,88 @@ impl RsaPublicKey {
         self.k
     }
 
-    /// Montgomery product a·b·R^-1 mod n (CIOS). Inputs and output are < n.
-    fn mont_mul(&self, a: &[u32], b: &[u32]) -> Vec<u32> {
+    /// Montgomery product a·b·R^-1 mod n by product scanning with the reduction interleaved
+    /// (Koç's FIPS method). Each output column is a sum of independent 32×32-bit products kept
+    /// as two 64-bit sums (low halves, high halves), so no carry chain runs through the inner
+    /// loop: in WebAssembly, where 64×64→128-bit multiplies do not exist, that is what makes
+    /// 32-bit limbs fast. `m` and `out` are scratch space of `limbs` words.
+    fn mont_mul(&self, a: &[u32], b: Option<&[u32]>, m: &mut [u32], out: &mut Vec<u32>) {
+        const LOW: u64 = 0xffff_ffff;
         let s = self.n.len();
-        let mut t = vec![0u32; s + 2];
-        for bi in b {
-            let bi = u64::from(*bi);
-            let mut carry = 0u64;
-            for (tj, aj) in t.iter_mut().zip(a) {
-                let v = u64::from(*tj) + u64::from(*aj) * bi + carry;
-                *tj = v as u32;
-                carry = v >> 32;
+        let n = self.n.as_slice();
+        let mut carry = 0u64;
+        for i in 0..s {
+            let (mut lo, mut hi) = column(a, b, 0, i);
+            let m_head = m.get(..i).unwrap_or_default();
+            let n_tail = n.get(1..=i).unwrap_or_default();
+            for (x, y) in m_head.iter().zip(n_tail.iter().rev()) {
+                let p = u64::from(*x) * u64::from(*y);
+                lo += p & LOW;
+                hi += p >> 32;
             }
-            let mut tail = t.iter_mut().skip(s);
-            if let (Some(ts), Some(ts1)) = (tail.next(), tail.next()) {
-                let v = u64::from(*ts) + carry;
-                *ts = v as u32;
-                *ts1 = (v >> 32) as u32;
+            let col = lo + carry;
+            let mi = (col as u32).wrapping_mul(self.n0inv);
+            if let Some(slot) = m.get_mut(i) {
+                *slot = mi;
             }
-            let t0 = t.first().copied().unwrap_or(0);
-            let m = u64::from(t0.wrapping_mul(self.n0inv));
-            let mut carry = (u64::from(t0) + m * u64::from(self.n.first().copied().unwrap_or(0))) >> 32;
-            // t[j-1] = t[j] + m·n[j] + carry, for j = 1..s
-            for j in 1..s {
-                let tj = t.get(j).copied().unwrap_or(0);
-                let nj = self.n.get(j).copied().unwrap_or(0);
-                let v = u64::from(tj) + m * u64::from(nj) + carry;
-                if let Some(dst) = t.get_mut(j - 1) {
-                    *dst = v as u32;
-                }
-                carry = v >> 32;
-            }
-            let ts = t.get(s).copied().unwrap_or(0);
-            let ts1 = t.get(s + 1).copied().unwrap_or(0);
-            let v = u64::from(ts) + carry;
-            if let Some(dst) = t.get_mut(s - 1) {
-                *dst = v as u32;
-            }
-            if let Some(dst) = t.get_mut(s) {
-                *dst = ts1 + (v >> 32) as u32;
-            }
+            let p = u64::from(mi) * u64::from(n.first().copied().unwrap_or(0));
+            let col = col + (p & LOW);
+            carry = (col >> 32) + hi + (p >> 32);
         }
-        let overflow = t.get(s).copied().unwrap_or(0) != 0;
-        t.truncate(s);
-        if overflow || ge(&t, &self.n) {
-            sub_in_place(&mut t, &self.n);
+        out.clear();
+        for i in s..2 * s {
+            let from = i + 1 - s;
+            let (mut lo, mut hi) = column(a, b, from, i);
+            let m_tail = m.get(from..).unwrap_or_default();
+            let n_rev = n.get(i + 1 - s..s).unwrap_or_default();
+            for (x, y) in m_tail.iter().zip(n_rev.iter().rev()) {
+                let p = u64::from(*x) * u64::from(*y);
+                lo += p & LOW;
+                hi += p >> 32;
+            }
+            let col = lo + carry;
+            out.push(col as u32);
+            carry = (col >> 32) + hi;
         }
-        t
+        if carry != 0 || ge(out, n) {
+            sub_in_place(out, n);
+        }
     }
 
-    /// The public operation: s^e mod n as `len()` big-endian bytes. `None` when the signature
-    /// has the wrong length or is not below n.
+    /// The public operation: s^e mod n as `modulus_len()` big-endian bytes. `None` when the
+    /// signature has the wrong length or is not below n.
     pub fn public_op(&self, sig: &[u8]) -> Option<Vec<u8>> {
         if sig.len() != self.k {
             return None;
         }
-        let s = be_to_limbs(sig, self.n.len());
+        let limbs = self.n.len();
+        let s = be_to_limbs(sig, limbs);
         if ge(&s, &self.n) {
             return None;
         }
-        let base = self.mont_mul(&s, &self.r2);
-        let mut acc = base.clone();
+        let mut m = vec![0u32; limbs];
+        let mut base = Vec::with_capacity(limbs);
+        let mut acc = Vec::with_capacity(limbs);
+        let mut tmp = Vec::with_capacity(limbs);
+        // Into Montgomery form: s·R = mont(s, R²).
+        self.mont_mul(&s, Some(&self.r2), &mut m, &mut base);
+        acc.extend_from_slice(&base);
         let top = 63 - self.e.leading_zeros();
         for bit in (0..top).rev() {
-            acc = self.mont_mul(&acc, &acc);
+            self.mont_mul(&acc, None, &mut m, &mut tmp);
+            std::mem::swap(&mut acc, &mut tmp);
             if (self.e >> bit) & 1 == 1 {
-                acc = self.mont_mul(&acc, &base);
+                self.mont_mul(&acc, Some(&base), &mut m, &mut tmp);
+                std::mem::swap(&mut acc, &mut tmp);
             }
         }
-        let mut one = vec![0u32; self.n.len()];
+        // Out of Montgomery form: mont(acc, 1).
+        let mut one = vec![0u32; limbs];
         if let Some(first) = one.first_mut() {
             *first = 1;
         }
-        let m = self.mont_mul(&acc, &one);
-        Some(limbs_to_be(&m, self.k))
+        self.mont_mul(&acc, Some(&one), &mut m, &mut tmp);
+        Some(limbs_to_be(&tmp, self.k))
     }
 
     /// RSASSA-PKCS1-v1_5 verification (RFC 8017 §8.2.2): the decrypted block must equal the
@@ -299,6 +307,48 @@ fn mgf1(hash: Hash, seed: &[u8], len: usize) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// Column `i` of a·b (or a² when `b` is `None`), over the terms a[j]·b[i-j] with j ≥ `from`,
+/// as (sum of low halves, sum of high halves) of the 64-bit products. A square takes each
+/// cross product once and doubles it: about half the multiplications.
+fn column(a: &[u32], b: Option<&[u32]>, from: usize, i: usize) -> (u64, u64) {
+    const LOW: u64 = 0xffff_ffff;
+    let (mut lo, mut hi) = (0u64, 0u64);
+    match b {
+        Some(b) => {
+            let a_part = a.get(from..=i.min(a.len().saturating_sub(1))).unwrap_or_default();
+            let b_part = b.get(i + 1 - from - a_part.len()..=i - from).unwrap_or_default();
+            for (x, y) in a_part.iter().zip(b_part.iter().rev()) {
+                let p = u64::from(*x) * u64::from(*y);
+                lo += p & LOW;
+                hi += p >> 32;
+            }
+        }
+        None => {
+            // Pairs (j, i-j) with from <= j < i-j.
+            let half = i.div_ceil(2);
+            if from < half {
+                let a_low = a.get(from..half).unwrap_or_default();
+                let a_high = a.get(i + 1 - half..=i - from).unwrap_or_default();
+                for (x, y) in a_low.iter().zip(a_high.iter().rev()) {
+                    let p = u64::from(*x) * u64::from(*y);
+                    lo += p & LOW;
+                    hi += p >> 32;
+                }
+                lo <<= 1;
+                hi <<= 1;
+            }
+            if i % 2 == 0 {
+                if let Some(x) = a.get(i / 2) {
+                    let p = u64::from(*x) * u64::from(*x);
+                    lo += p & LOW;
+                    hi += p >> 32;
+                }
+            }
+        }
+    }
+    (lo, hi)
 }
 
 fn strip(be: &[u8]) -> &[u8] {
