@@ -339,7 +339,7 @@ fn column(a: &[u32], b: Option<&[u32]>, from: usize, i: usize) -> (u64, u64) {
                 lo <<= 1;
                 hi <<= 1;
             }
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 if let Some(x) = a.get(i / 2) {
                     let p = u64::from(*x) * u64::from(*x);
                     lo += p & LOW;
