@@ -157,3 +157,46 @@ fn invalid_configs_are_refused_with_the_field_named() {
         );
     }
 }
+
+#[test]
+fn every_algorithm_on_both_signature_paths() {
+    let upstream = Server::upstream();
+    let keys = [testkit::rsa_a(), testkit::rsa_3072(), testkit::p256(), testkit::p384(), testkit::ed25519()];
+    let refs: Vec<&testkit::TestKey> = keys.iter().collect();
+    let mut pure = cognito_inline(&refs);
+    pure["crypto"] = json!("pure_rust");
+    let mut setup = Setup::single(cognito_inline(&refs), upstream.port, None);
+    setup.listeners.push(Listener::filtered(pure));
+    let envoy = Envoy::start(&setup);
+    let claims = testkit::cognito_access(&issuer(), CLIENT, "andrew");
+    let cases = [
+        (&keys[0], "RS256"),
+        (&keys[0], "RS384"),
+        (&keys[0], "RS512"),
+        (&keys[0], "PS256"),
+        (&keys[0], "PS384"),
+        (&keys[0], "PS512"),
+        (&keys[1], "RS256"),
+        (&keys[2], "ES256"),
+        (&keys[3], "ES384"),
+        (&keys[4], "EdDSA"),
+    ];
+    for port in [envoy.ports[0], envoy.ports[1]] {
+        for (key, alg) in cases {
+            // The fixture JWKs pin an alg; a token of another alg for the same key must fail.
+            let token = key.token_alg(alg, &claims);
+            let want = if key.alg == alg { 200 } else { 401 };
+            let r = request(port, "GET", "/", &[bearer(&token)]).unwrap();
+            assert_eq!(r.status, want, "{alg} with {} on port {port}", key.kid);
+            let mut bad = token.clone().into_bytes();
+            let i = bad.len() - 5;
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+            let r = request(port, "GET", "/", &[bearer(&String::from_utf8(bad).unwrap())]).unwrap();
+            assert_eq!(r.status, 401, "damaged {alg} signature on port {port}");
+        }
+    }
+    // RS256 (two keys), ES256 and ES384 went through Envoy's BoringSSL on the first listener;
+    // everything went through pure Rust on the second, and PS*/EdDSA on both.
+    assert!(envoy.wait_for(Duration::from_secs(3), || envoy.stat("wasmcustom.jwt_filter.verify.host") == Some(4)), "host path: {:?}", envoy.stat("wasmcustom.jwt_filter.verify.host"));
+    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.verify.pure_rust", 5 + 1), Some(6));
+}
