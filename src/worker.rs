@@ -22,8 +22,8 @@ pub struct Pending {
     pub context_id: u32,
     /// Give up waiting at this time (ms).
     pub until_ms: u64,
-    /// Sources it waits on, with their generation when it paused.
-    pub sources: Vec<(usize, u64)>,
+    /// Sources it waits on, with their generation and finished fetch attempts when it paused.
+    pub sources: Vec<(usize, u64, u64)>,
 }
 
 /// Per-worker state.
@@ -162,7 +162,7 @@ impl Worker {
         let sources = &self.keys.coordinator.sources;
         let (ready, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending).into_iter().partition(|p| {
             now >= p.until_ms
-                || p.sources.iter().any(|(i, g)| sources.get(*i).is_some_and(|s| s.generation() != *g))
+                || p.sources.iter().any(|(i, g, a)| sources.get(*i).is_some_and(|s| s.generation() != *g || s.refetched_since(*a)))
         });
         self.pending = waiting;
         ready.into_iter().map(|p| p.context_id).collect()
@@ -190,15 +190,18 @@ impl Worker {
         };
         let req = RequestView { method: pseudo(":method"), path: pseudo(":path"), headers: &headers };
         let now_ms = if may_wait { self.clock_ms } else { abi::now_ms() };
-        let config = Rc::clone(&self.config);
-        let view = View { config: &config, keys: &self.keys, now_ms };
-        let ctx = Context {
-            config: &config,
-            keys: &view,
-            host: self.verifier.as_ref().map(|v| v as &dyn HostVerifier),
-            now: now_ms / 1000,
+        let mut outcome = self.authenticate(&req, now_ms);
+        let unavailable = match &outcome.decision {
+            Err(d) => d.error.denial == Denial::KeysUnavailable,
+            Ok(a) => matches!(a.pass, Pass::KeysUnavailableAllowed),
         };
-        let outcome = authn::authenticate(&ctx, &req, &mut self.cache);
+        // Keys published since this worker's last tick (up to 100 ms ago) are worth one look
+        // before answering "unavailable". Rare, so the extra host call costs nothing in steady
+        // state.
+        if unavailable && self.keys.poll(&mut self.metrics) {
+            self.sync_cache();
+            outcome = self.authenticate(&req, now_ms);
+        }
         let retryable = match &outcome.decision {
             Err(d) => d.error.denial == Denial::UnknownKid,
             Ok(a) => matches!(&a.pass, Pass::FailedAllowed(e) if e.denial == Denial::UnknownKid),
@@ -212,14 +215,26 @@ impl Worker {
         }
     }
 
+    fn authenticate(&mut self, req: &RequestView<'_>, now_ms: u64) -> authn::Outcome {
+        let config = Rc::clone(&self.config);
+        let view = View { config: &config, keys: &self.keys, now_ms };
+        let ctx = Context {
+            config: &config,
+            keys: &view,
+            host: self.verifier.as_ref().map(|v| v as &dyn HostVerifier),
+            now: now_ms / 1000,
+        };
+        authn::authenticate(&ctx, req, &mut self.cache)
+    }
+
     fn wait_for_keys(&mut self, context_id: u32, providers: &[ProviderId], now_ms: u64) -> bool {
         let mut sources = Vec::new();
         let mut until_ms = 0;
         for p in providers {
             let Some(i) = self.keys.provider_source.get(*p).copied().flatten() else { continue };
             if let KidMiss::Wait { until_ms: u } = self.keys.coordinator.kid_miss(i, now_ms, &EnvoyStore) {
-                let g = self.keys.coordinator.sources.get(i).map_or(0, |s| s.generation());
-                sources.push((i, g));
+                let (g, a) = self.keys.coordinator.sources.get(i).map_or((0, 0), |s| (s.generation(), s.attempts()));
+                sources.push((i, g, a));
                 until_ms = until_ms.max(u);
             }
         }

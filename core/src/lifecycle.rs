@@ -195,8 +195,6 @@ pub struct Source {
     /// Endpoint and policy.
     pub remote: RemoteJwks,
     in_flight: Option<InFlight>,
-    /// Lease taken on a state that did not exist yet: confirmed on the next tick.
-    tentative_until_ms: Option<u64>,
     keys_cas: u32,
     jwks_bytes: Vec<u8>,
     keys: Option<Rc<KeySet>>,
@@ -205,6 +203,10 @@ pub struct Source {
     expired: bool,
     next_fetch_ms: u64,
     last_error: String,
+    /// Fetch attempts finished by anyone, as of the last tick.
+    attempts: u64,
+    /// As of the last tick: no kid-miss refetch is asked for and no fetch is running.
+    idle: bool,
 }
 
 impl Source {
@@ -215,7 +217,6 @@ impl Source {
             issuer: issuer.to_string(),
             remote,
             in_flight: None,
-            tentative_until_ms: None,
             keys_cas: 0,
             jwks_bytes: Vec::new(),
             keys: None,
@@ -224,6 +225,8 @@ impl Source {
             expired: false,
             next_fetch_ms: 0,
             last_error: String::new(),
+            attempts: 0,
+            idle: true,
         }
     }
 
@@ -261,6 +264,19 @@ impl Source {
     /// The last failure reason seen in the shared state.
     pub fn last_error(&self) -> &str {
         &self.last_error
+    }
+
+    /// Fetch attempts finished by any participant, as of the last tick.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// Whether a request that paused for a kid-miss refetch when [`Source::attempts`] was
+    /// `paused_at` has had its answer: a fetch finished since, and none is asked for or running.
+    /// A refetch that brings the same keys must release its waiters, not keep them until their
+    /// deadline.
+    pub fn refetched_since(&self, paused_at: u64) -> bool {
+        self.attempts > paused_at && self.idle
     }
 
     /// Whether a fetch by this participant is in flight.
@@ -352,7 +368,28 @@ impl Coordinator {
         events
     }
 
-    /// Periodic work: renew the service heartbeat, start due fetches, confirm tentative leases.
+    /// The service announces itself without fetching: workers leave every source to it from
+    /// now on. Meant for `on_configure`, where Envoy may still be initialising: a request sent
+    /// then can time out before Envoy's event loop even runs, so the first fetch waits for the
+    /// first tick.
+    pub fn announce(&mut self, now_ms: u64, store: &dyn SharedStore) {
+        if self.role != Role::Service {
+            return;
+        }
+        for s in &self.sources {
+            let key = shared::state_key(&s.sid);
+            for _ in 0..5 {
+                let (bytes, cas) = store.get(&key);
+                let mut st = FetchState::decode(bytes.as_deref());
+                st.service_until_ms = now_ms + SERVICE_TTL_MS;
+                if store.set(&key, &st.encode(), if bytes.is_some() { cas } else { 0 }).is_ok() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Periodic work: create the shared state, renew the service heartbeat, start due fetches.
     pub fn tick(&mut self, now_ms: u64, store: &dyn SharedStore, http: &mut dyn HttpClient) -> Vec<Event> {
         let mut events = Vec::new();
         for i in 0..self.sources.len() {
@@ -370,12 +407,18 @@ impl Coordinator {
         let mut st = FetchState::decode(bytes.as_deref());
         s.next_fetch_ms = st.next_fetch_ms;
         s.last_error = st.last_error.clone();
-        if let Some(until) = s.tentative_until_ms.take() {
-            // The lease was written when the state did not exist, so a racing participant may
-            // have overwritten it. Whoever the record names now is the one that fetches.
-            if st.lease_holder == me && now_ms < until {
-                self.start_fetch(i, now_ms, &st, http, events, store);
+        s.attempts = st.attempts;
+        s.idle = !st.refetch_pending() && !st.leased(now_ms);
+        if bytes.is_none() {
+            // No state yet: create it, and take the lease on a later tick with a real
+            // compare-and-swap (an absent key accepts any write, so a lease written now could be
+            // lost to a racing participant). Taking it now would also be wrong when this VM is
+            // one Envoy discards right after `on_configure`: its lease would hold everyone off
+            // until it lapsed.
+            if role == Role::Service {
+                st.service_until_ms = now_ms + SERVICE_TTL_MS;
             }
+            let _ = store.set(&key, &st.encode(), 0);
             return;
         }
         if role == Role::Worker && st.service_until_ms > now_ms {
@@ -411,10 +454,6 @@ impl Coordinator {
             return; // someone else changed the state; look again next tick
         }
         if !take {
-            return;
-        }
-        if cas == 0 {
-            s.tentative_until_ms = Some(st.lease_until_ms);
             return;
         }
         self.start_fetch(i, now_ms, &st, http, events, store);
@@ -477,6 +516,14 @@ impl Coordinator {
                 Err((FailReason::Timeout, format!("no response within {} ms", s.remote.timeout_ms)))
             }
             None => Err((FailReason::Connection, "connection failed or reset".to_string())),
+            // Envoy answers a call it could not complete with a local reply of its own.
+            Some(504) if body.starts_with(b"upstream request timeout") => {
+                Err((FailReason::Timeout, format!("no response within {} ms", s.remote.timeout_ms)))
+            }
+            Some(503) if body.starts_with(b"upstream connect error") || body.starts_with(b"no healthy upstream") => Err((
+                FailReason::Connection,
+                format!("cannot reach cluster {:?}: {}", s.remote.cluster, String::from_utf8_lossy(body.get(..120).unwrap_or(&body))),
+            )),
             Some(200) if body.len() > s.remote.max_bytes => {
                 Err((FailReason::TooLarge, format!("{} bytes > max_bytes {}", body.len(), s.remote.max_bytes)))
             }
@@ -725,11 +772,12 @@ mod tests {
         let store = Store::default();
         let (mut a, mut b, mut c) = (coord(Role::Worker, "a"), coord(Role::Worker, "b"), coord(Role::Worker, "c"));
         let (mut ha, mut hb, mut hc) = (Http::default(), Http::default(), Http::default());
-        // First round: the state does not exist; leases are tentative.
+        // The first worker creates the state; the next takes the lease and fetches.
         let n = settle(&store, &mut [(&mut a, &mut ha), (&mut b, &mut hb), (&mut c, &mut hc)], 1000);
-        assert_eq!(n, 0);
+        assert_eq!(n, 1, "exactly one worker takes the lease and fetches");
+        assert!(ha.sent.is_empty(), "creating the state takes no lease");
         let n = settle(&store, &mut [(&mut a, &mut ha), (&mut b, &mut hb), (&mut c, &mut hc)], 1100);
-        assert_eq!(n, 1, "exactly one worker confirms its lease and fetches");
+        assert_eq!(n, 0, "the lease holds the others off");
         let (fetcher, http) = [(&mut a, &ha), (&mut b, &hb), (&mut c, &hc)]
             .into_iter()
             .find(|(_, h)| !h.sent.is_empty())
@@ -747,6 +795,71 @@ mod tests {
         assert_eq!(n, 0);
         let n = settle(&store, &mut [(&mut a, &mut ha), (&mut b, &mut hb), (&mut c, &mut hc)], 1200 + 600_000);
         assert_eq!(n, 1, "one refresh per interval");
+    }
+
+    #[test]
+    fn an_announced_service_holds_workers_off_and_fetches_on_its_first_tick() {
+        let store = Store::default();
+        let mut svc = coord(Role::Service, "svc");
+        let mut w = coord(Role::Worker, "w");
+        let (mut hs, mut hw) = (Http::default(), Http::default());
+        svc.announce(0, &store);
+        w.tick(10, &store, &mut hw);
+        w.tick(20, &store, &mut hw);
+        assert!(hw.sent.is_empty(), "workers defer to an announced service");
+        svc.tick(100, &store, &mut hs);
+        assert_eq!(hs.sent.len(), 1);
+    }
+
+    #[test]
+    fn a_discarded_participant_holds_nobody_off() {
+        let store = Store::default();
+        // Envoy runs on_configure in a VM it then discards: that VM only creates the state.
+        coord(Role::Service, "discarded").tick(0, &store, &mut Http::default());
+        let mut svc = coord(Role::Service, "svc");
+        let mut h = Http::default();
+        svc.tick(50, &store, &mut h);
+        assert_eq!(h.sent.len(), 1, "the live service fetches on its first tick");
+    }
+
+    #[test]
+    fn a_refetch_that_brings_the_same_keys_releases_its_waiters() {
+        let store = Store::default();
+        let mut w = coord(Role::Worker, "w");
+        let mut h = Http::default();
+        w.tick(0, &store, &mut h);
+        w.tick(100, &store, &mut h);
+        let body = jwks(&[&testkit::rsa_a()]);
+        w.on_response(h.sent[0].0, Some(200), Some(body.clone()), 150, &store, &mut h);
+        w.tick(200, &store, &mut h);
+        w.poll(200, &store);
+        let (generation, paused_at) = (w.sources[0].generation(), w.sources[0].attempts());
+        assert!(matches!(w.kid_miss(0, 20_000, &store), KidMiss::Wait { .. }));
+        w.tick(20_100, &store, &mut h);
+        assert_eq!(h.sent.len(), 2, "the kid miss started a refetch");
+        assert!(!w.sources[0].refetched_since(paused_at), "not while the refetch runs");
+        w.on_response(h.sent[1].0, Some(200), Some(body), 20_200, &store, &mut h);
+        w.tick(20_300, &store, &mut h);
+        w.poll(20_300, &store);
+        assert_eq!(w.sources[0].generation(), generation, "the same keys");
+        assert!(w.sources[0].refetched_since(paused_at), "the waiters have their answer");
+    }
+
+    #[test]
+    fn envoy_local_replies_are_classified() {
+        let store = Store::default();
+        let mut w = coord(Role::Worker, "w");
+        let mut h = Http::default();
+        w.tick(0, &store, &mut h);
+        w.tick(100, &store, &mut h);
+        let ev = w.on_response(h.sent[0].0, Some(503), Some(b"upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_vec()), 110, &store, &mut h);
+        assert!(matches!(ev[0], Event::FetchFailed { reason: FailReason::Connection, .. }), "{ev:?}");
+        w.tick(5_000, &store, &mut h);
+        let ev = w.on_response(h.sent[1].0, Some(504), Some(b"upstream request timeout".to_vec()), 6_000, &store, &mut h);
+        assert!(matches!(ev[0], Event::FetchFailed { reason: FailReason::Timeout, .. }), "{ev:?}");
+        w.tick(60_000, &store, &mut h);
+        let ev = w.on_response(h.sent[2].0, Some(503), Some(b"{}".to_vec()), 60_010, &store, &mut h);
+        assert!(matches!(ev[0], Event::FetchFailed { reason: FailReason::Status, .. }), "an upstream's own 503: {ev:?}");
     }
 
     #[test]

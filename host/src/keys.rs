@@ -75,11 +75,18 @@ impl KeyRuntime {
         }
     }
 
-    /// Reads published keys (workers), then starts due fetches.
+    /// For the fetcher's `on_configure`: claims the sources without fetching yet.
+    pub fn announce(&mut self) {
+        self.coordinator.announce(abi::now_ms(), &EnvoyStore);
+    }
+
+    /// Starts due fetches, then reads published keys.
     pub fn tick(&mut self, m: &mut Metrics) {
         let now = abi::now_ms();
-        let mut events = self.coordinator.poll(now, &EnvoyStore);
-        events.extend(self.coordinator.tick(now, &EnvoyStore, &mut EnvoyHttp));
+        // The state is read before the keys: a fetch publishes its keys before it records the
+        // attempt, so a finished attempt seen here always comes with its keys.
+        let mut events = self.coordinator.tick(now, &EnvoyStore, &mut EnvoyHttp);
+        events.extend(self.coordinator.poll(now, &EnvoyStore));
         self.report(&events, m);
         self.gauges(now, m);
         m.flush();

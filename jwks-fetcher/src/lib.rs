@@ -49,7 +49,7 @@ impl RootContext for Fetcher {
                 return false;
             }
         };
-        let keys = KeyRuntime::new(&config, Role::Service, "jwks-fetcher", self.context_id);
+        let mut keys = KeyRuntime::new(&config, Role::Service, "jwks-fetcher", self.context_id);
         keys.declare_metrics(&mut self.metrics);
         log::info!(
             "jwks-fetcher: serving {} JWKS source(s): {}",
@@ -59,13 +59,15 @@ impl RootContext for Fetcher {
         if keys.coordinator.sources.is_empty() {
             log::warn!("jwks-fetcher: no provider has a remote JWKS; nothing to fetch");
         }
+        // Workers leave the sources to this service from now on; the first fetch goes out on
+        // the first tick, once Envoy's event loop runs (a request sent during initialisation
+        // can time out before the loop even starts).
+        keys.announce();
         self.keys = Some(keys);
         if let Err(s) = abi::set_tick_period(TICK) {
             log::error!("jwks-fetcher: cannot set the tick period (status {})", s.0);
             return false;
         }
-        // Start right away rather than one tick later.
-        self.on_tick();
         true
     }
 
