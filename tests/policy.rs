@@ -124,6 +124,7 @@ fn stack() -> Stack {
         clusters: vec![("upstream".into(), upstream.port), ("jwks".into(), jwks.port), ("oidc".into(), oidc.port)],
         fetcher: None,
         concurrency: 2,
+        dynamic_listeners: false,
     };
     let envoy = Envoy::start(&setup);
     let tok = access_token(&testkit::rsa_a(), "warmup");

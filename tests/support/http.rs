@@ -48,14 +48,34 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(String, String)]
     send_raw(port, &raw)
 }
 
-/// Sends raw request bytes and reads the response until the server closes.
+/// Sends raw request bytes and reads one response: up to its `content-length`, else until the
+/// server closes. (Reading to the close alone would wait out Envoy's `delayed_close_timeout`,
+/// a second, after every local reply.)
 pub fn send_raw(port: u16, raw: &[u8]) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(15)))?;
     s.write_all(raw)?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 16384];
+    loop {
+        if complete(&buf) {
+            break;
+        }
+        let n = s.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
     parse(&buf).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response: {:?}", String::from_utf8_lossy(&buf))))
+}
+
+/// Whether `buf` holds a whole response with a `content-length`.
+fn complete(buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let len = head.lines().find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse::<usize>().ok()));
+    len.is_some_and(|len| buf.len() >= end + 4 + len)
 }
 
 fn parse(buf: &[u8]) -> Option<Response> {

@@ -42,11 +42,13 @@ pub enum Runner {
 }
 
 /// Docker when an engine answers, else the binary; decided once and announced.
+/// `ENVOY_RUNNER=binary` forces the binary.
 pub fn runner() -> &'static Runner {
     static R: OnceLock<Runner> = OnceLock::new();
     R.get_or_init(|| {
+        let forced_binary = std::env::var("ENVOY_RUNNER").is_ok_and(|v| v == "binary");
         let docker = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
-        if matches!(&docker, Ok(o) if o.status.success()) {
+        if !forced_binary && matches!(&docker, Ok(o) if o.status.success()) {
             let image = std::env::var("ENVOY_IMAGE").unwrap_or_else(|_| "jwt-filter-envoy:1.40.0".into());
             let ok = Command::new("docker").args(["image", "inspect", &image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
             assert!(matches!(ok, Ok(s) if s.success()), "docker image {image} not found: run `make envoy-image` (or set ENVOY_IMAGE)");
@@ -55,7 +57,8 @@ pub fn runner() -> &'static Runner {
         } else {
             let bin = std::env::var("ENVOY_BIN").map(PathBuf::from).unwrap_or_else(|_| root().join(".venv/bin/envoy"));
             assert!(bin.exists(), "no docker engine and no Envoy binary at {} (run `make venv` or set ENVOY_BIN)", bin.display());
-            eprintln!("[harness] no docker engine answers: running the Envoy binary directly: {}", bin.display());
+            let why = if forced_binary { "ENVOY_RUNNER=binary" } else { "no docker engine answers" };
+            eprintln!("[harness] {why}: running the Envoy binary directly: {}", bin.display());
             Runner::Binary(bin)
         }
     })
@@ -86,6 +89,9 @@ pub struct Listener {
     pub vm_id: String,
     /// Extra access log format, if any (to stdout).
     pub access_log: Option<String>,
+    /// Extra HttpConnectionManager fields merged into its config (e.g.
+    /// `{"max_request_headers_kb": 1024}` for oversized-token scenarios).
+    pub hcm_extra: Option<Value>,
 }
 
 impl Listener {
@@ -99,6 +105,7 @@ impl Listener {
             module: wasm("jwt_filter"),
             vm_id: "jwt".into(),
             access_log: None,
+            hcm_extra: None,
         }
     }
 }
@@ -114,6 +121,9 @@ pub struct Setup {
     pub fetcher: Option<Value>,
     /// `--concurrency`.
     pub concurrency: u32,
+    /// Serve the listeners through LDS from a file, so [`Envoy::push_listeners`] can replace
+    /// them while Envoy runs (a config reload).
+    pub dynamic_listeners: bool,
 }
 
 impl Setup {
@@ -123,13 +133,25 @@ impl Setup {
         if let Some(j) = jwks {
             clusters.push(("jwks".into(), j));
         }
-        Setup { listeners: vec![Listener::filtered(config)], clusters, fetcher: None, concurrency: 1 }
+        Setup { listeners: vec![Listener::filtered(config)], clusters, fetcher: None, concurrency: 1, dynamic_listeners: false }
     }
 
-    /// The Envoy bootstrap, as JSON (which Envoy reads as YAML).
-    pub fn bootstrap(&self, admin_port: u16, wasm_dir: &str) -> Value {
+    /// The LDS document for [`Setup::dynamic_listeners`].
+    pub fn lds(&self, wasm_dir: &str, version: u32) -> Value {
+        let resources: Vec<Value> = self
+            .listeners(wasm_dir)
+            .into_iter()
+            .map(|mut l| {
+                l["@type"] = json!("type.googleapis.com/envoy.config.listener.v3.Listener");
+                l
+            })
+            .collect();
+        json!({"version_info": version.to_string(), "resources": resources})
+    }
+
+    fn listeners(&self, wasm_dir: &str) -> Vec<Value> {
         let module_path = |m: &Path| format!("{wasm_dir}/{}", m.file_name().unwrap().to_string_lossy());
-        let listeners: Vec<Value> = self
+        self
             .listeners
             .iter()
             .enumerate()
@@ -165,6 +187,11 @@ impl Setup {
                         "routes": [{"match": {"prefix": "/"}, "route": {"cluster": l.upstream, "timeout": "10s"}}]}]},
                     "http_filters": filters
                 });
+                if let Some(Value::Object(extra)) = &l.hcm_extra {
+                    for (k, v) in extra {
+                        hcm[k] = v.clone();
+                    }
+                }
                 if let Some(fmt) = &l.access_log {
                     hcm["access_log"] = json!([{"name": "envoy.access_loggers.stdout", "typed_config": {
                         "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog",
@@ -176,7 +203,13 @@ impl Setup {
                     "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    /// The Envoy bootstrap, as JSON (which Envoy reads as YAML).
+    pub fn bootstrap(&self, admin_port: u16, wasm_dir: &str) -> Value {
+        let module_path = |m: &Path| format!("{wasm_dir}/{}", m.file_name().unwrap().to_string_lossy());
+        let listeners = if self.dynamic_listeners { Vec::new() } else { self.listeners(wasm_dir) };
         let clusters: Vec<Value> = self
             .clusters
             .iter()
@@ -192,6 +225,10 @@ impl Setup {
             "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
             "static_resources": {"listeners": listeners, "clusters": clusters}
         });
+        if self.dynamic_listeners {
+            b["node"] = json!({"id": "test", "cluster": "test"});
+            b["dynamic_resources"] = json!({"lds_config": {"path_config_source": {"path": format!("{wasm_dir}/lds.yaml")}, "resource_api_version": "V3"}});
+        }
         if let Some(cfg) = &self.fetcher {
             b["bootstrap_extensions"] = json!([{
                 "name": "envoy.bootstrap.wasm",
@@ -219,6 +256,7 @@ pub struct Envoy {
     /// Listener ports, in [`Setup::listeners`] order.
     pub ports: Vec<u16>,
     dir: PathBuf,
+    wasm_dir: String,
     name: String,
     child: Option<Child>,
 }
@@ -256,6 +294,9 @@ impl Envoy {
         };
         let config = setup.bootstrap(admin, &wasm_dir);
         std::fs::write(dir.join("envoy.yaml"), serde_json::to_string_pretty(&config).unwrap()).unwrap();
+        if setup.dynamic_listeners {
+            std::fs::write(dir.join("lds.yaml"), setup.lds(&wasm_dir, 1).to_string()).unwrap();
+        }
         let cfg_path = format!("{wasm_dir}/envoy.yaml");
         let conc = setup.concurrency.to_string();
         let envoy_args = [
@@ -285,7 +326,7 @@ impl Envoy {
                     .unwrap(),
             ),
         };
-        let mut envoy = Envoy { admin, ports: setup.listeners.iter().map(|l| l.port).collect(), dir, name, child };
+        let mut envoy = Envoy { admin, ports: setup.listeners.iter().map(|l| l.port).collect(), dir, wasm_dir, name, child };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if !envoy.running() {
@@ -324,6 +365,41 @@ impl Envoy {
                 .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
                 .unwrap_or_default(),
         }
+    }
+
+    /// Replaces the listeners of a [`Setup::dynamic_listeners`] Envoy (the file is swapped in
+    /// atomically, as Envoy's file-based LDS expects) and waits until every listener is active
+    /// with its new filter configuration. (Envoy's file-based LDS does not report the file's
+    /// `version_info`, so the configurations themselves are compared.)
+    pub fn push_listeners(&self, setup: &Setup, version: u32) {
+        let tmp = self.dir.join("lds.tmp");
+        std::fs::write(&tmp, setup.lds(&self.wasm_dir, version).to_string()).unwrap();
+        std::fs::rename(&tmp, self.dir.join("lds.yaml")).unwrap();
+        let want: Vec<Value> = setup.lds(&self.wasm_dir, version)["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone())
+            .collect();
+        let applied = self.wait_for(Duration::from_secs(20), || {
+            get(self.admin, "/config_dump?resource=dynamic_listeners").is_ok_and(|r| {
+                let active: Vec<Value> = r.json()["configs"]
+                    .as_array()
+                    .map(|ls| {
+                        ls.iter()
+                            .map(|l| l["active_state"]["listener"]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                want.iter().all(|w| active.contains(w))
+            })
+        });
+        assert!(
+            applied,
+            "Envoy did not apply listener version {version}:\n{}\n{}",
+            get(self.admin, "/config_dump?resource=dynamic_listeners").map(|r| r.text()).unwrap_or_default(),
+            self.logs().lines().filter(|l| l.contains("lds") || l.contains("listener")).collect::<Vec<_>>().join("\n")
+        );
     }
 
     /// The first listener's port.
