@@ -96,7 +96,7 @@ fn from_header<'a>(req: &RequestView<'a>, name: &str, prefix: &str) -> Result<Op
     };
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     if prefix.is_empty() {
-        return non_empty(value, name).map(Some);
+        return header_token(value, name).map(Some);
     }
     let Some(head) = value.get(..prefix.len()) else { return Ok(None) };
     if !head.eq_ignore_ascii_case(prefix) {
@@ -110,7 +110,17 @@ fn from_header<'a>(req: &RequestView<'a>, name: &str, prefix: &str) -> Result<Op
         // "Bearerabc": another scheme that merely starts with the same letters.
         return Ok(None);
     };
-    non_empty(token.trim_start_matches([' ', '\t']), name).map(Some)
+    header_token(token.trim_start_matches([' ', '\t']), name).map(Some)
+}
+
+/// A token taken from a header value. A comma means the header was sent more than once and a
+/// proxy joined the lines (Envoy's HTTP/1 codec joins a repeated `Authorization` into one value,
+/// as RFC 9110 §5.3 allows), so this is the two-headers case; a JWS never contains a comma.
+fn header_token<'a>(token: &'a str, name: &str) -> Result<&'a str, AuthError> {
+    if token.contains(',') {
+        return Err(AuthError::with(Denial::Ambiguous, format!("header {name} holds comma-joined values")));
+    }
+    non_empty(token, name)
 }
 
 fn non_empty<'a>(token: &'a str, place: &str) -> Result<&'a str, AuthError> {
@@ -208,6 +218,18 @@ mod tests {
         assert_eq!(bearer(&non_utf8), Err(Denial::Malformed));
         // Inner whitespace stays in the token, and the JWS parser refuses it.
         assert_eq!(bearer(&h(&[("authorization", "Bearer a b")])), Ok(Some("a b")));
+    }
+
+    #[test]
+    fn headers_joined_by_a_proxy_are_ambiguous() {
+        // Envoy's HTTP/1 codec turns two Authorization lines into one comma-joined value.
+        assert_eq!(bearer(&h(&[("authorization", "Bearer a.b.c,Bearer d.e.f")])), Err(Denial::Ambiguous));
+        assert_eq!(bearer(&h(&[("authorization", "Bearer a.b.c, Bearer d.e.f")])), Err(Denial::Ambiguous));
+        // Another scheme first: not a bearer token at all.
+        assert_eq!(bearer(&h(&[("authorization", "Basic dXNlcg==,Bearer a.b.c")])), Ok(None));
+        let src = TokenSource::Header { name: "x-api-token".into(), prefix: String::new() };
+        let hs = h(&[("x-api-token", "a.b.c,d.e.f")]);
+        assert_eq!(find(&req("/", &hs), &src).unwrap_err().denial, Denial::Ambiguous);
     }
 
     #[test]

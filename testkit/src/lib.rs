@@ -300,3 +300,64 @@ pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> 
     }
     None
 }
+
+/// HMAC (RFC 2104) of `msg` under `key`, for `alg` HS256, HS384 or HS512: the signer of
+/// key-confusion tokens (an RSA public key used as the HMAC secret). The filter never accepts
+/// HS*; this exists only so the attack tokens are correctly signed.
+pub fn hmac(alg: &str, key: &[u8], msg: &[u8]) -> Vec<u8> {
+    use rsa::sha2::{Sha256, Sha384, Sha512};
+    fn with<D: rsa::sha2::Digest>(block: usize, key: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut k = if key.len() > block { D::digest(key).to_vec() } else { key.to_vec() };
+        k.resize(block, 0);
+        let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
+        let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
+        let inner = D::new().chain_update(&ipad).chain_update(msg).finalize();
+        D::new().chain_update(&opad).chain_update(inner).finalize().to_vec()
+    }
+    match alg {
+        "HS256" => with::<Sha256>(64, key, msg),
+        "HS384" => with::<Sha384>(128, key, msg),
+        "HS512" => with::<Sha512>(128, key, msg),
+        a => panic!("not an HMAC alg: {a}"),
+    }
+}
+
+/// A token over this header and these claims, HMAC-signed with `secret` under the header's
+/// `alg` (HS256, HS384, HS512).
+pub fn token_hmac(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let alg = header["alg"].as_str().unwrap();
+    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let sig = hmac(alg, secret, input.as_bytes());
+    format!("{input}.{}", b64(&sig))
+}
+
+impl TestKey {
+    /// An ECDSA signature of `input` in DER (as X.509 carries it) instead of JWS's raw r‖s:
+    /// a signature-format confusion case.
+    pub fn sign_ecdsa_der(&self, input: &[u8]) -> Vec<u8> {
+        match &self.kind {
+            Kind::P256(k) => {
+                let s: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, input);
+                s.to_der().as_bytes().to_vec()
+            }
+            Kind::P384(k) => {
+                let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_der().as_bytes().to_vec()
+            }
+            _ => panic!("sign_ecdsa_der needs an EC key"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    #[test]
+    fn hmac_matches_rfc_4231_test_case_2() {
+        let tag = super::hmac("HS256", b"Jefe", b"what do ya want for nothing?");
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        let tag = super::hmac("HS512", b"Jefe", b"what do ya want for nothing?");
+        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(hex.starts_with("164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"));
+    }
+}
