@@ -55,8 +55,11 @@ unit:
 e2e: build envoy-image
 	cargo test --workspace --tests
 
-test: build envoy-image lint
+# Everything: unit and conformance tests, the Envoy scenarios (filter, policy, lifecycle,
+# attacks, deploy), then a 60-second fuzz smoke per target.
+test: build envoy-image oci-image compose-tool compose-images lint
 	cargo test --workspace
+	$(MAKE) fuzz-smoke
 
 # Throughput and latency against native jwt_authn; writes BENCHMARKS.md. Needs wrk (Debian: wrk).
 bench: build venv
@@ -71,3 +74,67 @@ clean:
 demo: build envoy-image
 	cargo build --release -p testkit --bin token-issuer --bin demo-backend
 	envoy/demo.sh
+
+# ---- Fuzzing: cargo-fuzz targets on the pure core (fuzz/, a crate outside the workspace) ----
+# token (parse + authenticate against fuzz/harness.json), jwks, config, rsa (the Montgomery
+# RSA against num-bigint). Seeds come from the test keys (core/tests/fuzz_seeds.rs). cargo-fuzz
+# needs -Z flags: nightly when installed, else stable with RUSTC_BOOTSTRAP=1. A crash stops
+# the run with a nonzero status and leaves the input in fuzz/artifacts/<target>/.
+FUZZ_TARGETS := token jwks config rsa
+FUZZ_SECONDS ?= 300
+FUZZ_CARGO   := $(if $(shell rustup toolchain list 2>/dev/null | grep '^nightly'),cargo +nightly,RUSTC_BOOTSTRAP=1 cargo)
+
+.PHONY: fuzz-smoke fuzz-tool fuzz-seeds
+
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+
+fuzz-seeds:
+	FUZZ_SEEDS_DIR=$(CURDIR)/fuzz/corpus cargo test -q -p jwt-core --test fuzz_seeds
+
+fuzz: fuzz-tool fuzz-seeds
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s ($(FUZZ_CARGO))"; \
+	  $(FUZZ_CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+	    | grep -E '^(Done [0-9]+ runs|stat::(number_of_executed_units|peak_rss_mb)|==[0-9]+==|SUMMARY|thread .* panicked|Test unit written|Failing input)' ; \
+	  [ "$${PIPESTATUS[0]}" = 0 ] || { echo "fuzz $$t: crash, see fuzz/artifacts/$$t/"; exit 1; }; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=60
+
+# ---- Deployment: the Istio wasm image and the compose stack (deploy/) ----
+# The crate version ([workspace.package] in Cargo.toml) tags the Istio image.
+VERSION         := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+OCI_IMAGE       ?= jwt-filter-wasm
+TESTKIT_IMAGE   ?= jwt-filter-testkit:local
+COMPOSE_FILE    := deploy/compose/docker-compose.yml
+COMPOSE_PROJECT := jwt-filter
+export OCI_IMAGE TESTKIT_IMAGE
+COMPOSE = $(shell command -v docker-compose || echo $(VENV)/bin/docker-compose) -f $(COMPOSE_FILE) -p $(COMPOSE_PROJECT)
+
+.PHONY: oci-image compose-tool compose-images compose-up compose-down
+
+# Istio's WasmPlugin image: FROM scratch, plugin.wasm in the last layer.
+oci-image: build
+	deploy/oci/build-image.sh $(WASM_DIR)/jwt_filter.wasm $(OCI_IMAGE):$(VERSION)
+
+# docker-compose 1.x (Debian package); pip into the virtualenv when apt cannot be used.
+compose-tool:
+	@command -v docker-compose >/dev/null || [ -x $(VENV)/bin/docker-compose ] \
+	  || { apt-get update -qq && apt-get install -y -qq docker-compose; } \
+	  || { $(MAKE) venv && $(VENV)/bin/pip install -q docker-compose; }
+
+# The token issuer and backend image used by the compose stack (BASE_IMAGE=scratch by default).
+compose-images: envoy-image
+	cargo build --release -p testkit --bin token-issuer --bin demo-backend
+	deploy/compose/build-images.sh target/release $(TESTKIT_IMAGE)
+
+compose-up: build compose-images compose-tool
+	$(COMPOSE) up -d
+	@for _ in $$(seq 1 100); do curl -fs localhost:9901/ready >/dev/null 2>&1 && break; sleep 0.2; done
+	@curl -fs localhost:9901/ready >/dev/null || { $(COMPOSE) logs --tail 40; exit 1; }
+	@echo "up: Envoy on :8000, token issuer on :9100, backend on :9200, admin on 127.0.0.1:9901 (make compose-down stops it)"
+
+compose-down: compose-tool
+	$(COMPOSE) down --remove-orphans
