@@ -411,3 +411,29 @@ fn listener_reload_under_traffic_fails_no_request() {
     assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"reloaded-again\""));
     assert_eq!(jwks.count(), 1, "a reload reuses the published keys");
 }
+
+#[test]
+fn discovery_names_the_cluster_to_add_when_jwks_uri_is_on_another_host() {
+    let upstream = Server::upstream();
+    let iss = "https://tenant.auth0.test/";
+    let oidc = Server::start(Behavior::Routes(vec![(
+        "/.well-known/openid-configuration".into(),
+        Behavior::Json(json!({"issuer": iss, "jwks_uri": "https://keys.elsewhere.test/jwks.json"}).to_string()),
+    )]));
+    let config = json!({"providers": {"auth0": {
+        "issuer": iss, "audiences": ["https://api.test"], "jwks": {"cluster": "jwks", "discovery": true}
+    }}});
+    let envoy = with_fetcher(config, &upstream, &oidc, 1);
+    let failed = envoy.wait_for(Duration::from_secs(5), || envoy.stat("wasmcustom.jwt_filter.jwks.auth0.fetch_failure.discovery").unwrap_or(0) >= 1);
+    assert!(failed, "discovery failure counted");
+    let token = testkit::rsa_a().token(&json!({"iss": iss, "aud": "https://api.test", "sub": "x", "exp": testkit::now() + 600}));
+    let r = send(envoy.port(), "/api/private", &token);
+    assert_eq!(r.status, 503, "no keys yet: unavailable, not a bad token");
+    let logs = envoy.logs();
+    assert!(
+        logs.contains("jwks_uri https://keys.elsewhere.test/jwks.json is on host keys.elsewhere.test, not tenant.auth0.test: add an Envoy cluster for keys.elsewhere.test"),
+        "the log says what to add:\n{}",
+        logs.lines().filter(|l| l.contains("jwks-fetcher")).collect::<Vec<_>>().join("\n")
+    );
+    assert!(oidc.seen().iter().all(|r| r.path == "/.well-known/openid-configuration"), "nothing fetched from another host's path");
+}
