@@ -65,6 +65,7 @@ test: build envoy-image oci-image compose-tool compose-images lint
 bench: build venv
 	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk (apt-get install wrk)"; exit 1; }
 	cargo build --release -p testkit --bin bench-tokens --bin mint
+	cargo build --release --target wasm32-wasip1 -p noop-filter
 	$(PYTHON) bench/run.py
 
 clean:

@@ -48,6 +48,8 @@ PORTS = {
     "wasm_pure": 10003,
     "wasm_host_nocache": 10004,
     "wasm_pure_nocache": 10005,
+    "wasm_noop": 10006,
+    "wasm_noop_io": 10007,
 }
 UPSTREAM_PORT = 10100
 ADMIN = 10900
@@ -80,7 +82,7 @@ def hcm(name, filters):
     }
 
 
-def wasm_filter(name, config):
+def wasm_filter(name, config, module="jwt_filter", vm_id="jwt"):
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
@@ -89,8 +91,8 @@ def wasm_filter(name, config):
                 "name": name,
                 "root_id": name,
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": json.dumps(config)},
-                "vm_config": {"vm_id": "jwt", "runtime": "envoy.wasm.runtime.v8",
-                              "code": {"local": {"filename": os.path.join(WASM, "jwt_filter.wasm")}}},
+                "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
+                              "code": {"local": {"filename": os.path.join(WASM, f"{module}.wasm")}}},
             },
         },
     }
@@ -131,6 +133,8 @@ def test_config(keys, with_filters=True):
             listener("wasm_pure", PORTS["wasm_pure"], [wasm_filter("pure", ours("pure_rust", True))]),
             listener("wasm_host_nocache", PORTS["wasm_host_nocache"], [wasm_filter("hostnc", ours("auto", False))]),
             listener("wasm_pure_nocache", PORTS["wasm_pure_nocache"], [wasm_filter("purenc", ours("pure_rust", False))]),
+            listener("wasm_noop", PORTS["wasm_noop"], [wasm_filter("noop", {}, module="noop_filter", vm_id="noop")]),
+            listener("wasm_noop_io", PORTS["wasm_noop_io"], [wasm_filter("noopio", "io", module="noop_filter", vm_id="noop")]),
         ]
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN}}},
@@ -303,10 +307,10 @@ def main():
         try:
             for name, port in PORTS.items():
                 check(port, token, 200)
-                if name != "none":
+                if not name.startswith("wasm_noop") and name != "none":
                     check(port, "garbage", 401)
             log(f"correctness checked on {len(PORTS)} listeners; {REPEATS} runs of {DURATION}s each, median reported")
-            rows = [("none", "warm"), ("jwt_authn", "warm"), ("wasm_host", "warm"), ("wasm_pure", "warm"),
+            rows = [("none", "warm"), ("wasm_noop", "warm"), ("wasm_noop_io", "warm"), ("jwt_authn", "warm"), ("wasm_host", "warm"), ("wasm_pure", "warm"),
                     ("none", "cold"), ("jwt_authn", "cold"), ("wasm_host_nocache", "cold"), ("wasm_pure_nocache", "cold")]
             for name, traffic in rows:
                 # One warm-up pass so every row starts with JIT-compiled code and filled caches.
@@ -392,6 +396,8 @@ def write_report(results, rss_filter, rss_plain, memory):
         "wasm_pure": "this filter, pure Rust",
         "wasm_host_nocache": "this filter, host crypto (cache off)",
         "wasm_pure_nocache": "this filter, pure Rust (cache off)",
+        "wasm_noop": "a no-op proxy-wasm filter (the wasm floor)",
+        "wasm_noop_io": "a proxy-wasm filter that only reads the headers and adds one",
     }
     lines = []
     lines.append("# Benchmarks\n")
@@ -403,7 +409,11 @@ def write_report(results, rss_filter, rss_plain, memory):
     lines.append("- Tokens: RS256-2048 Cognito access tokens. Warm: one token repeated. Cold: 3000 distinct tokens in turn; "
                  "the filter's token cache is off for its cold rows, and `jwt_authn`'s cache holds 100 tokens, so every "
                  "cold request verifies a signature on every row.")
-    lines.append("- `jwt_authn` forwards the payload upstream (`forward_payload_header`), as this filter forwards `x-current-user`.\n")
+    lines.append("- `jwt_authn` forwards the payload upstream (`forward_payload_header`), as this filter forwards `x-current-user`.")
+    lines.append("- The no-op rows (`bench/noop`) are the floor under any wasm filter in this Envoy: one does nothing, the "
+                 "other does the least an auth filter must (read the request headers, add one header). The ceiling's "
+                 "upstream answers from memory, so every microsecond a filter spends shows in the ratios; behind a real "
+                 "backend they shrink.\n")
     lines.append("## One worker\n")
     lines.append("| Listener | Traffic | Requests/s | p50 (ms) | p99 (ms) | vs native `jwt_authn` | vs no filter | runs (req/s) |")
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -429,9 +439,9 @@ def write_report(results, rss_filter, rss_plain, memory):
                      f"{fmt_ratio(r['rps'], native)} | {fmt_ratio(r['rps'], one)} |")
     lines.append("\n## Size and memory\n")
     lines.append(f"- `jwt_filter.wasm`: {sizes['jwt_filter']:,} bytes; `jwks_fetcher.wasm`: {sizes['jwks_fetcher']:,} bytes.")
-    lines.append(f"- Envoy RSS, one worker, after the runs above: {rss_filter:.1f} MiB with the six listeners "
-                 f"(four wasm filter configurations, one VM) vs {rss_plain:.1f} MiB for the same Envoy without any filter "
-                 f"after the same warm load.")
+    lines.append(f"- Envoy RSS, one worker, after the runs above: {rss_filter:.1f} MiB with the eight listeners "
+                 f"(four configurations of this filter in one VM, the no-op module in another) vs {rss_plain:.1f} MiB for "
+                 f"the same Envoy without any filter after the same warm load.")
     if memory:
         lines.append(f"- RSS over {memory[-1][0]:,} distinct ES256 tokens through the host-crypto listener "
                      f"(token cache at its default bound, 10,000 entries / 16 MiB):\n")
