@@ -54,6 +54,13 @@ pub enum Role {
 
 /// How long a service heartbeat lasts, ms. The service renews it every tick.
 pub const SERVICE_TTL_MS: u64 = 5_000;
+/// The cas to create a record with and never overwrite one: Envoy lets any cas create an absent
+/// key, but refuses a nonzero cas that differs from an existing key's. (Its cas counter would
+/// have to sit at exactly this value for a create to overwrite; even then the cost is one extra
+/// fetch.) Creating with cas 0 instead would overwrite a lease a racing participant had just
+/// taken, and two participants would fetch.
+pub const CREATE_ONLY_CAS: u32 = u32::MAX;
+
 /// Extra lease time beyond the request timeout, ms.
 const LEASE_MARGIN_MS: u64 = 2_000;
 /// First retry delay after a failure, ms.
@@ -382,7 +389,7 @@ impl Coordinator {
                 let (bytes, cas) = store.get(&key);
                 let mut st = FetchState::decode(bytes.as_deref());
                 st.service_until_ms = now_ms + SERVICE_TTL_MS;
-                if store.set(&key, &st.encode(), if bytes.is_some() { cas } else { 0 }).is_ok() {
+                if store.set(&key, &st.encode(), if bytes.is_some() { cas } else { CREATE_ONLY_CAS }).is_ok() {
                     break;
                 }
             }
@@ -411,14 +418,14 @@ impl Coordinator {
         s.idle = !st.refetch_pending() && !st.leased(now_ms);
         if bytes.is_none() {
             // No state yet: create it, and take the lease on a later tick with a real
-            // compare-and-swap (an absent key accepts any write, so a lease written now could be
+            // compare-and-swap (an absent key accepts any cas, so a lease written now could be
             // lost to a racing participant). Taking it now would also be wrong when this VM is
             // one Envoy discards right after `on_configure`: its lease would hold everyone off
             // until it lapsed.
             if role == Role::Service {
                 st.service_until_ms = now_ms + SERVICE_TTL_MS;
             }
-            let _ = store.set(&key, &st.encode(), 0);
+            let _ = store.set(&key, &st.encode(), CREATE_ONLY_CAS);
             return;
         }
         if role == Role::Worker && st.service_until_ms > now_ms {
@@ -809,6 +816,21 @@ mod tests {
         assert!(hw.sent.is_empty(), "workers defer to an announced service");
         svc.tick(100, &store, &mut hs);
         assert_eq!(hs.sent.len(), 1);
+    }
+
+    #[test]
+    fn a_late_creator_does_not_overwrite_a_lease() {
+        let store = Store::default();
+        let (mut a, mut b) = (coord(Role::Worker, "a"), coord(Role::Worker, "b"));
+        let (mut ha, mut hb) = (Http::default(), Http::default());
+        a.tick(0, &store, &mut ha); // creates the state
+        b.tick(1, &store, &mut hb); // takes the lease and fetches
+        assert_eq!(hb.sent.len(), 1);
+        // A third participant that saw no state before those writes now creates it.
+        let late = FetchState::default().encode();
+        assert_eq!(store.set(&shared::state_key(&a.sources[0].sid), &late, CREATE_ONLY_CAS), Err(SetError::CasMismatch));
+        a.tick(2, &store, &mut ha);
+        assert!(ha.sent.is_empty(), "the lease still holds");
     }
 
     #[test]
