@@ -38,6 +38,19 @@ pub trait KeyStore {
     fn keys(&self, provider: ProviderId) -> Keys<'_>;
 }
 
+/// The inline keys of a configuration: a [`KeyStore`] for tools, tests and fuzzing that run
+/// the core without a JWKS lifecycle. Remote providers read as unavailable.
+pub struct InlineKeys<'a>(pub &'a Config);
+
+impl KeyStore for InlineKeys<'_> {
+    fn keys(&self, p: ProviderId) -> Keys<'_> {
+        match self.0.providers.get(p).map(|p| &p.keys) {
+            Some(crate::config::KeySource::Inline(set)) => Keys::Ready { set, generation: 1 },
+            _ => Keys::Unavailable { retry_after: 1 },
+        }
+    }
+}
+
 /// Everything [`authenticate`] needs besides the request.
 pub struct Context<'a> {
     /// The configuration.

@@ -9,12 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use jwt_core::authn::{self, Context, KeyStore, Keys};
+use jwt_core::authn::{self, Context, InlineKeys};
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
-use jwt_core::config::{Config, KeySource};
+use jwt_core::config::Config;
 use jwt_core::extract::RequestView;
-use jwt_core::rules::ProviderId;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -74,22 +73,12 @@ fn expected_harness() -> Value {
     })
 }
 
-struct Inline<'a>(&'a Config);
-
-impl KeyStore for Inline<'_> {
-    fn keys(&self, p: ProviderId) -> Keys<'_> {
-        match self.0.providers.get(p).map(|p| &p.keys) {
-            Some(KeySource::Inline(set)) => Keys::Ready { set, generation: 1 },
-            _ => Keys::Unavailable { retry_after: 1 },
-        }
-    }
-}
 
 fn accepted(config: &Config, path: &str, token: &str) -> bool {
     let value = format!("Bearer {token}");
     let headers: [(&str, &[u8]); 1] = [("authorization", value.as_bytes())];
     let req = RequestView { method: "GET", path, headers: &headers };
-    let ctx = Context { config, keys: &Inline(config), host: None, now: NOW };
+    let ctx = Context { config, keys: &InlineKeys(config), host: None, now: NOW };
     authn::authenticate(&ctx, &req, &mut TokenCache::new(0, 0)).decision.is_ok()
 }
 

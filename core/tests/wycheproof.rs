@@ -26,17 +26,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use jwt_core::authn::{self, Context, KeyStore, Keys};
+use jwt_core::authn::{self, Context, InlineKeys};
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
-use jwt_core::config::{Config, KeySource};
+use jwt_core::config::Config;
 use jwt_core::crypto::{self, HostAnswer, HostVerifier, Path};
 use jwt_core::error::Denial;
 use jwt_core::extract::RequestView;
 use jwt_core::json;
 use jwt_core::jwk::{Jwk, KeyMaterial, KeySet};
 use jwt_core::jws::{self, Alg};
-use jwt_core::rules::ProviderId;
 use serde_json::{json, Value};
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -331,16 +330,6 @@ const UNSUPPORTED: &[(u64, &str)] = &[
 
 const ISSUER: &str = "https://wycheproof.test";
 
-struct Inline<'a>(&'a Config);
-
-impl KeyStore for Inline<'_> {
-    fn keys(&self, p: ProviderId) -> Keys<'_> {
-        match self.0.providers.get(p).map(|p| &p.keys) {
-            Some(KeySource::Inline(set)) => Keys::Ready { set, generation: 1 },
-            _ => Keys::Unavailable { retry_after: 1 },
-        }
-    }
-}
 
 /// The JWS-level verdict: the filter's parser, key selection and [`crypto::verify`], with the
 /// one JWT-specific step (the payload must be a JSON object) left out, so that Wycheproof's
@@ -386,7 +375,7 @@ fn entry_point(config: &Config, token: &str, host: Option<&dyn HostVerifier>) ->
     let value = format!("Bearer {token}");
     let headers: [(&str, &[u8]); 1] = [("authorization", value.as_bytes())];
     let req = RequestView { method: "GET", path: "/", headers: &headers };
-    let keys = Inline(config);
+    let keys = InlineKeys(config);
     let ctx = Context { config, keys: &keys, host, now: testkit::now() };
     let mut cache = TokenCache::new(0, 0);
     match authn::authenticate(&ctx, &req, &mut cache).decision {

@@ -3,12 +3,11 @@
 
 #![allow(dead_code)] // each target uses a part of it
 
-use jwt_core::authn::{self, Context, KeyStore, Keys, Outcome};
+use jwt_core::authn::{self, Context, InlineKeys, Outcome};
 use jwt_core::cache::TokenCache;
-use jwt_core::config::{Config, KeySource};
+use jwt_core::config::Config;
 use jwt_core::crypto::{HostAnswer, HostVerifier};
 use jwt_core::extract::RequestView;
-use jwt_core::rules::ProviderId;
 
 /// The fixed configuration and clock the token target runs against.
 pub struct Harness {
@@ -24,17 +23,6 @@ pub fn harness() -> Harness {
 }
 
 /// Keys: inline sets are ready, remote ones unavailable (nothing is fetched while fuzzing).
-pub struct Inline<'a>(pub &'a Config);
-
-impl KeyStore for Inline<'_> {
-    fn keys(&self, p: ProviderId) -> Keys<'_> {
-        match self.0.providers.get(p).map(|p| &p.keys) {
-            Some(KeySource::Inline(set)) => Keys::Ready { set, generation: 1 },
-            _ => Keys::Unavailable { retry_after: 7 },
-        }
-    }
-}
-
 /// A host whose `verify_signature` always says "invalid": exercises the DER conversion and
 /// the host branch without any crypto library in the fuzz build.
 pub struct RefusingHost;
@@ -62,7 +50,7 @@ pub fn decide(
     host: Option<&dyn HostVerifier>,
     cache: &mut TokenCache,
 ) -> Outcome {
-    let keys = Inline(config);
+    let keys = InlineKeys(config);
     let ctx = Context { config, keys: &keys, host, now };
     let outcome = authn::authenticate(&ctx, req, cache);
     if let Err(deny) = &outcome.decision {
