@@ -129,10 +129,11 @@ impl Worker {
     }
 
     /// Loads keys already published (a reload finds them at once) and drops cache entries of
-    /// sources whose keys changed.
-    pub fn refresh_keys(&mut self) {
-        self.keys.poll(&mut self.metrics);
+    /// sources whose keys changed. Returns whether any source's keys changed.
+    pub fn refresh_keys(&mut self) -> bool {
+        let changed = self.keys.poll(&mut self.metrics);
         self.sync_cache();
+        changed
     }
 
     fn sync_cache(&mut self) {
@@ -198,8 +199,7 @@ impl Worker {
         // Keys published since this worker's last tick (up to 100 ms ago) are worth one look
         // before answering "unavailable". Rare, so the extra host call costs nothing in steady
         // state.
-        if unavailable && self.keys.poll(&mut self.metrics) {
-            self.sync_cache();
+        if unavailable && self.refresh_keys() {
             outcome = self.authenticate(&req, now_ms);
         }
         let retryable = match &outcome.decision {

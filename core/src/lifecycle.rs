@@ -518,15 +518,17 @@ impl Coordinator {
         let Some(s) = self.sources.get_mut(i) else { return events };
         let Some(flight) = s.in_flight.take() else { return events };
         let body = body.unwrap_or_default();
+        // A timeout arrives with no status, or (when Envoy answers the call itself) as a local
+        // 504 reply.
+        let timed_out = match status {
+            None => now_ms.saturating_sub(flight.started_ms) + 50 >= s.remote.timeout_ms,
+            Some(504) => body.starts_with(b"upstream request timeout"),
+            Some(_) => false,
+        };
         let result = match status {
-            None if now_ms.saturating_sub(flight.started_ms) + 50 >= s.remote.timeout_ms => {
-                Err((FailReason::Timeout, format!("no response within {} ms", s.remote.timeout_ms)))
-            }
+            _ if timed_out => Err((FailReason::Timeout, format!("no response within {} ms", s.remote.timeout_ms))),
             None => Err((FailReason::Connection, "connection failed or reset".to_string())),
-            // Envoy answers a call it could not complete with a local reply of its own.
-            Some(504) if body.starts_with(b"upstream request timeout") => {
-                Err((FailReason::Timeout, format!("no response within {} ms", s.remote.timeout_ms)))
-            }
+            // Envoy answers a call it could not reach the cluster for with a local 503.
             Some(503) if body.starts_with(b"upstream connect error") || body.starts_with(b"no healthy upstream") => Err((
                 FailReason::Connection,
                 format!("cannot reach cluster {:?}: {}", s.remote.cluster, String::from_utf8_lossy(body.get(..120).unwrap_or(&body))),

@@ -372,24 +372,20 @@ impl Envoy {
     /// with its new filter configuration. (Envoy's file-based LDS does not report the file's
     /// `version_info`, so the configurations themselves are compared.)
     pub fn push_listeners(&self, setup: &Setup, version: u32) {
+        // The first filter's plugin configuration of a listener.
+        fn plugin_config(listener: &Value) -> Value {
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone()
+        }
+        let lds = setup.lds(&self.wasm_dir, version);
         let tmp = self.dir.join("lds.tmp");
-        std::fs::write(&tmp, setup.lds(&self.wasm_dir, version).to_string()).unwrap();
+        std::fs::write(&tmp, lds.to_string()).unwrap();
         std::fs::rename(&tmp, self.dir.join("lds.yaml")).unwrap();
-        let want: Vec<Value> = setup.lds(&self.wasm_dir, version)["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone())
-            .collect();
+        let want: Vec<Value> = lds["resources"].as_array().unwrap().iter().map(plugin_config).collect();
         let applied = self.wait_for(Duration::from_secs(20), || {
             get(self.admin, "/config_dump?resource=dynamic_listeners").is_ok_and(|r| {
                 let active: Vec<Value> = r.json()["configs"]
                     .as_array()
-                    .map(|ls| {
-                        ls.iter()
-                            .map(|l| l["active_state"]["listener"]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone())
-                            .collect()
-                    })
+                    .map(|ls| ls.iter().map(|l| plugin_config(&l["active_state"]["listener"])).collect())
                     .unwrap_or_default();
                 want.iter().all(|w| active.contains(w))
             })
