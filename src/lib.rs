@@ -57,9 +57,10 @@ impl Context for Root {
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
         wasm_host::logging::sync_level();
-        let config = match wasm_host::plugin_config(size).map_err(|e| e.to_string()).and_then(|raw| {
-            Config::parse(&raw).map_err(|e| e.to_string())
-        }) {
+        let config = match wasm_host::plugin_config(size)
+            .map_err(|e| e.to_string())
+            .and_then(|raw| Config::parse(&raw).map_err(|e| e.to_string()))
+        {
             Ok(c) => c,
             Err(e) => {
                 // Critical, so it shows at Envoy's default log level next to the rejection.

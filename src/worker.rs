@@ -99,7 +99,8 @@ impl Worker {
         let keys = KeyRuntime::new(&config, Role::Worker, "jwt-filter", root_context_id);
         let mut metrics = Metrics::default();
         keys.declare_metrics(&mut metrics);
-        let allowed = config.providers.iter().map(|p| metrics.counter(&metrics::name(&["provider", &p.name, "allowed"]))).collect();
+        let allowed =
+            config.providers.iter().map(|p| metrics.counter(&metrics::name(&["provider", &p.name, "allowed"]))).collect();
         let hot = HotCounters {
             cache_hit: metrics.counter(&metrics::name(&["cache", "hit"])),
             verify_host: metrics.counter(&metrics::name(&["verify", "host"])),
@@ -163,7 +164,9 @@ impl Worker {
         let sources = &self.keys.coordinator.sources;
         let (ready, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending).into_iter().partition(|p| {
             now >= p.until_ms
-                || p.sources.iter().any(|(i, g, a)| sources.get(*i).is_some_and(|s| s.generation() != *g || s.refetched_since(*a)))
+                || p.sources
+                    .iter()
+                    .any(|(i, g, a)| sources.get(*i).is_some_and(|s| s.generation() != *g || s.refetched_since(*a)))
         });
         self.pending = waiting;
         ready.into_iter().map(|p| p.context_id).collect()

@@ -79,7 +79,15 @@ struct Case {
 struct Corpus(Vec<Case>);
 
 impl Corpus {
-    fn add(&mut self, group: &'static str, name: impl Into<String>, on: &'static [usize], want: Want, req: Req, secrets: Vec<String>) {
+    fn add(
+        &mut self,
+        group: &'static str,
+        name: impl Into<String>,
+        on: &'static [usize],
+        want: Want,
+        req: Req,
+        secrets: Vec<String>,
+    ) {
         self.0.push(Case { group, name: name.into(), req, on, want, secrets });
     }
 
@@ -93,7 +101,15 @@ impl Corpus {
         self.add(group, name, on, want, req, vec![token]);
     }
 
-    fn headers(&mut self, group: &'static str, name: impl Into<String>, path: &str, headers: Vec<(String, String)>, want: Want, secrets: Vec<String>) {
+    fn headers(
+        &mut self,
+        group: &'static str,
+        name: impl Into<String>,
+        path: &str,
+        headers: Vec<(String, String)>,
+        want: Want,
+        secrets: Vec<String>,
+    ) {
         let req = Req::Headers { method: "GET", path: path.into(), headers };
         self.add(group, name, BOTH, want, req, secrets);
     }
@@ -149,8 +165,8 @@ fn std_b64(b: &[u8]) -> String {
 
 /// The order n of the P-256 group.
 const P256_N: [u8; 32] = [
-    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
-    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xBC, 0xE6, 0xFA, 0xAD, 0xA7,
+    0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
 ];
 
 fn corpus(evil_port: u16) -> Corpus {
@@ -174,17 +190,33 @@ fn corpus(evil_port: u16) -> Corpus {
     for alg in ["none", "None", "NONE", "nOnE"] {
         let h = b64(json!({"alg": alg, "typ": "JWT"}).to_string().as_bytes());
         let input = format!("{h}.{payload}");
-        c.token("alg none", format!("alg {alg}, no signature"), format!("{input}."), Want::Invalid("unsupported token algorithm or header"));
+        c.token(
+            "alg none",
+            format!("alg {alg}, no signature"),
+            format!("{input}."),
+            Want::Invalid("unsupported token algorithm or header"),
+        );
         let sig = b64(&a.sign("RS256", input.as_bytes()));
-        c.token("alg none", format!("alg {alg}, with a signature"), format!("{input}.{sig}"), Want::Invalid("unsupported token algorithm or header"));
+        c.token(
+            "alg none",
+            format!("alg {alg}, with a signature"),
+            format!("{input}.{sig}"),
+            Want::Invalid("unsupported token algorithm or header"),
+        );
     }
 
     // Key confusion: HS* keyed with the RSA public key, in each form an attacker could fetch.
-    let forms: [(&str, Vec<u8>); 3] = [("PEM", a.public_pem().into_bytes()), ("DER", a.public_der()), ("JWK JSON", a.jwk().to_string().into_bytes())];
+    let forms: [(&str, Vec<u8>); 3] =
+        [("PEM", a.public_pem().into_bytes()), ("DER", a.public_der()), ("JWK JSON", a.jwk().to_string().into_bytes())];
     for alg in ["HS256", "HS384", "HS512"] {
         for (form, secret) in &forms {
             let t = testkit::token_hmac(&json!({"alg": alg, "kid": "rsa-a", "typ": "JWT"}), &claims(), secret);
-            c.token("key confusion", format!("{alg} keyed with the RSA public key ({form})"), t, Want::Invalid("unsupported token algorithm or header"));
+            c.token(
+                "key confusion",
+                format!("{alg} keyed with the RSA public key ({form})"),
+                t,
+                Want::Invalid("unsupported token algorithm or header"),
+            );
         }
     }
 
@@ -195,9 +227,24 @@ fn corpus(evil_port: u16) -> Corpus {
     c.token("signature", "empty signature", with_sig(&valid, ""), bad_sig);
     let sig_bytes = a.sign("RS256", format!("{valid_h}.{valid_p}").as_bytes());
     assert_eq!(b64(&sig_bytes), s, "PKCS#1 v1.5 signatures are deterministic");
-    c.token("signature", "truncated signature (3 bytes short)", with_sig(&valid, &b64(&sig_bytes[..sig_bytes.len() - 3])), bad_sig);
-    c.token("signature", "truncated signature (4 characters cut: non-canonical base64url)", with_sig(&valid, &s[..s.len() - 4]), malformed);
-    c.token("signature", "lengthened signature (3 extra bytes)", with_sig(&valid, &b64(&[&sig_bytes[..], &[0, 0, 0]].concat())), bad_sig);
+    c.token(
+        "signature",
+        "truncated signature (3 bytes short)",
+        with_sig(&valid, &b64(&sig_bytes[..sig_bytes.len() - 3])),
+        bad_sig,
+    );
+    c.token(
+        "signature",
+        "truncated signature (4 characters cut: non-canonical base64url)",
+        with_sig(&valid, &s[..s.len() - 4]),
+        malformed,
+    );
+    c.token(
+        "signature",
+        "lengthened signature (3 extra bytes)",
+        with_sig(&valid, &b64(&[&sig_bytes[..], &[0, 0, 0]].concat())),
+        bad_sig,
+    );
     c.token("signature", "signature from another key, same kid", testkit::rsa_b().with_kid("rsa-a").token(&claims()), bad_sig);
     let mut tampered = claims();
     tampered["username"] = json!("admin");
@@ -207,13 +254,23 @@ fn corpus(evil_port: u16) -> Corpus {
     c.token("signature", "tampered header", format!("{h2}.{valid_p}.{s}"), bad_sig);
     let spaced = serde_json::to_string_pretty(&claims()).unwrap();
     assert_eq!(serde_json::from_str::<Value>(&spaced).unwrap(), claims());
-    c.token("signature", "payload re-encoded (same JSON, whitespace added)", format!("{valid_h}.{}.{s}", b64(spaced.as_bytes())), bad_sig);
+    c.token(
+        "signature",
+        "payload re-encoded (same JSON, whitespace added)",
+        format!("{valid_h}.{}.{s}", b64(spaced.as_bytes())),
+        bad_sig,
+    );
 
     // Malformed structure.
     c.token("structure", "two segments", format!("{valid_h}.{valid_p}"), malformed);
     c.token("structure", "four segments", format!("{valid}.{s}"), malformed);
     let jwe_h = b64(br#"{"alg":"RSA-OAEP","enc":"A256GCM","kid":"rsa-a"}"#);
-    c.token("structure", "five segments (JWE-shaped)", format!("{jwe_h}.{}.{}.{}.{}", b64(&[7; 256]), b64(&[1; 12]), b64(&[2; 64]), b64(&[3; 16])), malformed);
+    c.token(
+        "structure",
+        "five segments (JWE-shaped)",
+        format!("{jwe_h}.{}.{}.{}.{}", b64(&[7; 256]), b64(&[1; 12]), b64(&[2; 64]), b64(&[3; 16])),
+        malformed,
+    );
     c.token("structure", "spaces inside the token", format!("{valid_h}. {valid_p} .{s}"), malformed);
     c.token("structure", "tab inside the token", format!("{valid_h}.{valid_p}\t.{s}"), malformed);
     c.token("structure", "= padding on the signature", format!("{valid}=="), malformed);
@@ -225,8 +282,22 @@ fn corpus(evil_port: u16) -> Corpus {
     c.token("structure", "percent-encoded dots", valid.replace('.', "%2E"), malformed);
     // Envoy 1.40 passes obs-text through, and unfolds an obs-fold line into the value: both
     // reach the filter, which refuses them.
-    c.add("structure", "obs-text bytes 0xff 0xfe inside (not UTF-8)", BOTH, malformed, Req::RawAuthorization([format!("Bearer {valid_h}.{valid_p}").as_bytes(), b"\xff\xfe.", s.as_bytes()].concat()), vec![valid.clone()]);
-    c.add("structure", "line break inside (obs-fold CRLF SP)", BOTH, malformed, Req::RawAuthorization(format!("Bearer {valid_h}.{valid_p}\r\n .{s}").into_bytes()), vec![valid.clone()]);
+    c.add(
+        "structure",
+        "obs-text bytes 0xff 0xfe inside (not UTF-8)",
+        BOTH,
+        malformed,
+        Req::RawAuthorization([format!("Bearer {valid_h}.{valid_p}").as_bytes(), b"\xff\xfe.", s.as_bytes()].concat()),
+        vec![valid.clone()],
+    );
+    c.add(
+        "structure",
+        "line break inside (obs-fold CRLF SP)",
+        BOTH,
+        malformed,
+        Req::RawAuthorization(format!("Bearer {valid_h}.{valid_p}\r\n .{s}").into_bytes()),
+        vec![valid.clone()],
+    );
 
     // Header injection.
     let rs_with = |extra: Value| {
@@ -250,16 +321,46 @@ fn corpus(evil_port: u16) -> Corpus {
         }
         attacker.token_with_header(&h, &claims())
     };
-    c.token("header injection", "embedded jwk (attacker's key, own kid)", by_attacker(json!({"jwk": attacker.jwk()})), unknown_kid);
-    c.token("header injection", "embedded jwk (attacker's key, kid rsa-a)", by_attacker(json!({"jwk": attacker.jwk(), "kid": "rsa-a"})), bad_sig);
-    c.token("header injection", "jku to the attacker's JWKS", by_attacker(json!({"jku": format!("{evil}/jwks.json")})), unknown_kid);
-    c.token("header injection", "x5u to the attacker's certificate", by_attacker(json!({"x5u": format!("{evil}/cert.pem")})), unknown_kid);
+    c.token(
+        "header injection",
+        "embedded jwk (attacker's key, own kid)",
+        by_attacker(json!({"jwk": attacker.jwk()})),
+        unknown_kid,
+    );
+    c.token(
+        "header injection",
+        "embedded jwk (attacker's key, kid rsa-a)",
+        by_attacker(json!({"jwk": attacker.jwk(), "kid": "rsa-a"})),
+        bad_sig,
+    );
+    c.token(
+        "header injection",
+        "jku to the attacker's JWKS",
+        by_attacker(json!({"jku": format!("{evil}/jwks.json")})),
+        unknown_kid,
+    );
+    c.token(
+        "header injection",
+        "x5u to the attacker's certificate",
+        by_attacker(json!({"x5u": format!("{evil}/cert.pem")})),
+        unknown_kid,
+    );
     let cert_ish = std_b64(&testkit::rsa_b().public_der());
-    c.token("header injection", "x5c with the attacker's cert-ish blob (kid rsa-a)", by_attacker(json!({"x5c": [cert_ish], "kid": "rsa-a"})), bad_sig);
+    c.token(
+        "header injection",
+        "x5c with the attacker's cert-ish blob (kid rsa-a)",
+        by_attacker(json!({"x5c": [cert_ish], "kid": "rsa-a"})),
+        bad_sig,
+    );
     let unsupported = Want::Invalid("unsupported token algorithm or header");
     c.token("header injection", "crit [\"exp\"]", rs_with(json!({"crit": ["exp"]})), unsupported);
     c.token("header injection", "crit [\"b64\"] with b64 false", rs_with(json!({"crit": ["b64"], "b64": false})), unsupported);
-    c.token("header injection", "crit naming a private member", rs_with(json!({"crit": ["x-tenant"], "x-tenant": "acme"})), unsupported);
+    c.token(
+        "header injection",
+        "crit naming a private member",
+        rs_with(json!({"crit": ["x-tenant"], "x-tenant": "acme"})),
+        unsupported,
+    );
     c.token("header injection", "crit empty array", rs_with(json!({"crit": []})), unsupported);
 
     // ECDSA ES256 (CVE-2022-21449 and friends), on both signature paths.
@@ -282,7 +383,12 @@ fn corpus(evil_port: u16) -> Corpus {
     padded["pad"] = json!("x".repeat(7000));
     let too_large = a.token(&padded);
     assert!(too_large.len() > 8192);
-    c.token("size", format!("token of {} bytes > max_token_bytes 8192", too_large.len()), too_large, Want::Invalid("token too large"));
+    c.token(
+        "size",
+        format!("token of {} bytes > max_token_bytes 8192", too_large.len()),
+        too_large,
+        Want::Invalid("token too large"),
+    );
     let deep = claims_with_raw("deep", &format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)));
     let deep = rs_raw(&rs_header().to_string(), &deep);
     c.token_on("size", "payload nested 10,000 deep (signed), default cap", BOTH, deep.clone(), Want::Invalid("token too large"));
@@ -307,16 +413,51 @@ fn corpus(evil_port: u16) -> Corpus {
             c.token("claims", format!("{claim} {kind}"), rs_raw(&rs_header().to_string(), &claims_with_raw(claim, &raw)), want);
         }
     }
-    c.token("claims", "duplicate kid in header", rs_raw(r#"{"alg":"RS256","kid":"rsa-a","kid":"rsa-a"}"#, &payload_json), malformed);
-    c.token("claims", "duplicate alg in header (RS256, none)", rs_raw(r#"{"alg":"RS256","kid":"rsa-a","alg":"none"}"#, &payload_json), malformed);
-    c.token("claims", "duplicate exp in payload", rs_raw(&rs_header().to_string(), &claims_with_raw("exp", &format!("{},\"exp\":{}", now + 60, now + 999_999))), malformed);
-    c.token("claims", "duplicate iss in payload (real, then forged)", rs_raw(&rs_header().to_string(), &claims_with_raw("iss", &format!("\"{}\",\"iss\":\"{OIDC_ISS}\"", issuer()))), malformed);
-    c.token("claims", "duplicate key in a nested object", rs_raw(&rs_header().to_string(), &claims_with_raw("org", r#"{"tier":"free","tier":"gold"}"#)), malformed);
+    c.token(
+        "claims",
+        "duplicate kid in header",
+        rs_raw(r#"{"alg":"RS256","kid":"rsa-a","kid":"rsa-a"}"#, &payload_json),
+        malformed,
+    );
+    c.token(
+        "claims",
+        "duplicate alg in header (RS256, none)",
+        rs_raw(r#"{"alg":"RS256","kid":"rsa-a","alg":"none"}"#, &payload_json),
+        malformed,
+    );
+    c.token(
+        "claims",
+        "duplicate exp in payload",
+        rs_raw(&rs_header().to_string(), &claims_with_raw("exp", &format!("{},\"exp\":{}", now + 60, now + 999_999))),
+        malformed,
+    );
+    c.token(
+        "claims",
+        "duplicate iss in payload (real, then forged)",
+        rs_raw(&rs_header().to_string(), &claims_with_raw("iss", &format!("\"{}\",\"iss\":\"{OIDC_ISS}\"", issuer()))),
+        malformed,
+    );
+    c.token(
+        "claims",
+        "duplicate key in a nested object",
+        rs_raw(&rs_header().to_string(), &claims_with_raw("org", r#"{"tier":"free","tier":"gold"}"#)),
+        malformed,
+    );
     let aud = |v: Option<Value>| a.token(&oidc_claims(v));
     c.token("claims", "aud as a string, accepted", aud(Some(json!(AUDIENCE))), Want::Pass);
     c.token("claims", "aud as an array, accepted", aud(Some(json!(["other", AUDIENCE]))), Want::Pass);
-    c.token("claims", "aud as a string, wrong", aud(Some(json!("https://api.other.test"))), Want::Invalid("audience not allowed"));
-    c.token("claims", "aud as an array, wrong", aud(Some(json!(["https://api.other.test", "x"]))), Want::Invalid("audience not allowed"));
+    c.token(
+        "claims",
+        "aud as a string, wrong",
+        aud(Some(json!("https://api.other.test"))),
+        Want::Invalid("audience not allowed"),
+    );
+    c.token(
+        "claims",
+        "aud as an array, wrong",
+        aud(Some(json!(["https://api.other.test", "x"]))),
+        Want::Invalid("audience not allowed"),
+    );
     c.token("claims", "aud missing", aud(None), Want::Invalid("audience not allowed"));
     c.token("claims", "aud an array holding a number", aud(Some(json!([AUDIENCE, 1]))), Want::Invalid("invalid claim value"));
     let mut iss_slash = claims();
@@ -334,13 +475,62 @@ fn corpus(evil_port: u16) -> Corpus {
 
     // Header plumbing.
     let v = valid.clone();
-    c.headers("plumbing", "two Authorization headers", "/api/private", vec![bearer(&v), bearer(&v)], Want::Invalid("more than one token"), vec![v.clone()]);
-    c.headers("plumbing", "Bearer with no token", "/api/private", vec![("authorization".into(), "Bearer".into())], malformed, vec![]);
-    c.headers("plumbing", "Bearer and spaces, no token", "/api/private", vec![("authorization".into(), "Bearer    ".into())], malformed, vec![]);
-    c.headers("plumbing", "bearer (lower case) with a valid token", "/api/private", vec![("authorization".into(), format!("bearer {v}"))], Want::Pass, vec![v.clone()]);
-    c.headers("plumbing", "Basic credentials", "/api/private", vec![("authorization".into(), "Basic bWFsbG9yeTpodW50ZXIy".into())], Want::Bare, vec![]);
-    c.headers("plumbing", "token in ?access_token= (only the header is configured)", &format!("/api/private?access_token={v}"), vec![], Want::Bare, vec![v.clone()]);
-    c.headers("plumbing", "token in a cookie (only the header is configured)", "/api/private", vec![("cookie".into(), format!("access_token={v}"))], Want::Bare, vec![v.clone()]);
+    c.headers(
+        "plumbing",
+        "two Authorization headers",
+        "/api/private",
+        vec![bearer(&v), bearer(&v)],
+        Want::Invalid("more than one token"),
+        vec![v.clone()],
+    );
+    c.headers(
+        "plumbing",
+        "Bearer with no token",
+        "/api/private",
+        vec![("authorization".into(), "Bearer".into())],
+        malformed,
+        vec![],
+    );
+    c.headers(
+        "plumbing",
+        "Bearer and spaces, no token",
+        "/api/private",
+        vec![("authorization".into(), "Bearer    ".into())],
+        malformed,
+        vec![],
+    );
+    c.headers(
+        "plumbing",
+        "bearer (lower case) with a valid token",
+        "/api/private",
+        vec![("authorization".into(), format!("bearer {v}"))],
+        Want::Pass,
+        vec![v.clone()],
+    );
+    c.headers(
+        "plumbing",
+        "Basic credentials",
+        "/api/private",
+        vec![("authorization".into(), "Basic bWFsbG9yeTpodW50ZXIy".into())],
+        Want::Bare,
+        vec![],
+    );
+    c.headers(
+        "plumbing",
+        "token in ?access_token= (only the header is configured)",
+        &format!("/api/private?access_token={v}"),
+        vec![],
+        Want::Bare,
+        vec![v.clone()],
+    );
+    c.headers(
+        "plumbing",
+        "token in a cookie (only the header is configured)",
+        "/api/private",
+        vec![("cookie".into(), format!("access_token={v}"))],
+        Want::Bare,
+        vec![v.clone()],
+    );
 
     // Spoofing: every request carries forged output headers; these are the paths that reach
     // the upstream without an identity of the attacker's choosing.
@@ -349,7 +539,14 @@ fn corpus(evil_port: u16) -> Corpus {
     c.headers("spoofing", "rejected (no token)", "/api/private", vec![], Want::Bare, vec![]);
     c.headers("spoofing", "allow_missing route, no token", "/feed", vec![], Want::PassAnonymous, vec![]);
     c.headers("spoofing", "allow_missing route, bad token", "/feed", vec![bearer("bad.token.here")], malformed, vec![]);
-    c.headers("spoofing", "allow_missing_or_failed route, bad token", "/soft", vec![bearer(&with_sig(&v, "AAAA"))], Want::PassAnonymous, vec![]);
+    c.headers(
+        "spoofing",
+        "allow_missing_or_failed route, bad token",
+        "/soft",
+        vec![bearer(&with_sig(&v, "AAAA"))],
+        Want::PassAnonymous,
+        vec![],
+    );
     c.headers("spoofing", "public route", "/public/x", vec![], Want::PassAnonymous, vec![]);
     c.add(
         "spoofing",
@@ -469,7 +666,8 @@ fn attack_corpus_through_envoy() {
 
     let health = access_token(&testkit::rsa_a(), "health");
     for port in &envoy.ports {
-        let ok = envoy.wait_for(Duration::from_secs(15), || request(*port, "GET", "/", &[bearer(&health)]).is_ok_and(|r| r.status == 200));
+        let ok = envoy
+            .wait_for(Duration::from_secs(15), || request(*port, "GET", "/", &[bearer(&health)]).is_ok_and(|r| r.status == 200));
         assert!(ok, "keys never arrived on port {port}:\n{}", envoy.logs());
     }
 
@@ -489,7 +687,8 @@ fn attack_corpus_through_envoy() {
             let r = send(port, &case.req);
             let after = upstream.count();
             let www = r.header("www-authenticate").map(str::to_string);
-            let desc = www.as_deref().and_then(|h| h.split("error_description=\"").nth(1)).map(|d| d.trim_end_matches('"').to_string());
+            let desc =
+                www.as_deref().and_then(|h| h.split("error_description=\"").nth(1)).map(|d| d.trim_end_matches('"').to_string());
             got_summary.push(format!("{}:{}{}", names[l], r.status, desc.map(|d| format!(" ({d})")).unwrap_or_default()));
             let mut fail = |what: String| failures.push(format!("[{}] {} on {}: {what}", case.group, case.name, names[l]));
             match case.want {
@@ -576,8 +775,17 @@ fn attack_corpus_through_envoy() {
     );
 
     // Nothing followed jku/x5u; the JWKS server was only asked for the configured path.
-    assert_eq!(evil.count(), 0, "the attacker's server was contacted: {:?}", evil.seen().iter().map(|s| s.path.clone()).collect::<Vec<_>>());
-    assert!(jwks.seen().iter().all(|s| s.path == cognito_jwks_path()), "{:?}", jwks.seen().iter().map(|s| s.path.clone()).collect::<Vec<_>>());
+    assert_eq!(
+        evil.count(),
+        0,
+        "the attacker's server was contacted: {:?}",
+        evil.seen().iter().map(|s| s.path.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        jwks.seen().iter().all(|s| s.path == cognito_jwks_path()),
+        "{:?}",
+        jwks.seen().iter().map(|s| s.path.clone()).collect::<Vec<_>>()
+    );
 
     // Envoy is still up, no VM failed, and its log holds no token or signature.
     let mut envoy = envoy;
@@ -586,7 +794,9 @@ fn attack_corpus_through_envoy() {
     let flushed = envoy.wait_for(Duration::from_secs(5), || envoy.logs().contains("but the rule allows failures"));
     assert!(flushed, "the filter's debug log never arrived");
     let logs = envoy.logs();
-    for bad in ["panicked", "wasm_runtime_failed", "Function: proxy_on_request_headers failed", "Plugin configured to fail closed"] {
+    for bad in
+        ["panicked", "wasm_runtime_failed", "Function: proxy_on_request_headers failed", "Plugin configured to fail closed"]
+    {
         assert!(!logs.contains(bad), "Envoy log contains {bad:?}:\n{logs}");
     }
     let mut leaked = Vec::new();

@@ -24,7 +24,12 @@ fn docker_engine() -> bool {
 }
 
 fn image_exists(image: &str) -> bool {
-    Command::new("docker").args(["image", "inspect", image]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("docker")
+        .args(["image", "inspect", image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs a command; panics with its output unless it succeeds.
@@ -92,15 +97,24 @@ fn oci_image_holds_the_filter_as_plugin_wasm_in_its_last_layer() {
     std::fs::create_dir_all(&layer_dir).unwrap();
     run(Command::new("tar").arg("-xf").arg(unpacked.join(last)).arg("-C").arg(&layer_dir));
 
-    let files: Vec<String> = std::fs::read_dir(&layer_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let files: Vec<String> =
+        std::fs::read_dir(&layer_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(files, ["plugin.wasm"], "the last layer holds plugin.wasm and nothing else");
     let plugin = std::fs::read(layer_dir.join("plugin.wasm")).unwrap();
     let built = std::fs::read(wasm("jwt_filter")).unwrap();
-    assert!(plugin == built, "plugin.wasm ({} bytes) differs from the built filter ({} bytes): run `make oci-image` again", plugin.len(), built.len());
+    assert!(
+        plugin == built,
+        "plugin.wasm ({} bytes) differs from the built filter ({} bytes): run `make oci-image` again",
+        plugin.len(),
+        built.len()
+    );
 
     // The WasmPlugin pulls this very tag.
     let url = wasm_plugin()["spec"]["url"].as_str().unwrap().to_string();
-    assert!(url.starts_with("oci://") && url.ends_with(&format!("/{repo}:{VERSION}")), "WasmPlugin url {url} does not name {image}");
+    assert!(
+        url.starts_with("oci://") && url.ends_with(&format!("/{repo}:{VERSION}")),
+        "WasmPlugin url {url} does not name {image}"
+    );
 }
 
 #[test]
@@ -145,12 +159,16 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
     // filter sends the same request either way).
     let cluster = cognito["jwks"]["cluster"].as_str().unwrap().to_string();
     let jwks_path = format!("/{pool}/.well-known/jwks.json");
-    let jwks = Server::start(Behavior::Routes(vec![(jwks_path.clone(), Behavior::Json(testkit::jwks(&[&testkit::rsa_a()]).to_string()))]));
+    let jwks = Server::start(Behavior::Routes(vec![(
+        jwks_path.clone(),
+        Behavior::Json(testkit::jwks(&[&testkit::rsa_a()]).to_string()),
+    )]));
     let upstream = Server::upstream();
 
     // Two listeners with the same pluginConfig: what istiod generates (the pluginConfig
     // Struct as JSON text in a StringValue, empty vm_id), and the JSON-string form of it.
-    let listener = |istio_style: bool| Listener { istio_style, vm_id: String::new(), ..Listener::filtered(plugin_config.clone()) };
+    let listener =
+        |istio_style: bool| Listener { istio_style, vm_id: String::new(), ..Listener::filtered(plugin_config.clone()) };
     let mut setup = Setup::single(plugin_config.clone(), upstream.port, None);
     setup.listeners = vec![listener(false), listener(true)];
     setup.clusters.push((cluster, jwks.port));
@@ -161,7 +179,11 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
     let iss = testkit::cognito_issuer(&region, &pool);
     let token = testkit::rsa_a().token(&testkit::cognito_access(&iss, &client, "andrew"));
     let ok = |port: u16| request(port, "GET", "/api/profile", &[bearer(&token)]).is_ok_and(|r| r.status == 200);
-    assert!(envoy.wait_for(Duration::from_secs(20), || ok(envoy.ports[0])), "keys never arrived (JWKS requests: {})", jwks.count());
+    assert!(
+        envoy.wait_for(Duration::from_secs(20), || ok(envoy.ports[0])),
+        "keys never arrived (JWKS requests: {})",
+        jwks.count()
+    );
     eprintln!("[deploy] keys loaded {:?} after start", started.elapsed());
 
     // Many connections, spread by the kernel over the 4 workers, on both listeners.
@@ -185,12 +207,21 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
 
     // One JWKS fetch for 4 workers x 2 plugins, on the path and authority the pool derives.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(jwks.count(), 1, "one fetch for all workers (shared-data lease): {:?}", jwks.seen().iter().map(|s| &s.path).collect::<Vec<_>>());
+    assert_eq!(
+        jwks.count(),
+        1,
+        "one fetch for all workers (shared-data lease): {:?}",
+        jwks.seen().iter().map(|s| &s.path).collect::<Vec<_>>()
+    );
     let seen = jwks.last().unwrap();
     assert_eq!(seen.path, jwks_path);
     assert_eq!(seen.header("host"), Some(format!("cognito-idp.{region}.amazonaws.com").as_str()));
     assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.jwks.cognito.fetch_success", 1), Some(1));
-    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.allowed", 48 + 1), Some(49), "the warm-up request and 48 more");
+    assert_eq!(
+        envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.allowed", 48 + 1),
+        Some(49),
+        "the warm-up request and 48 more"
+    );
 
     // The same stats as Prometheus sees them: `wasmcustom.` is dropped, dots become `_`.
     let prom = get(envoy.admin, "/stats/prometheus").unwrap().text();
@@ -278,7 +309,11 @@ impl Compose {
     }
 
     fn logs(&self, service: &str) -> String {
-        self.cmd().args(["logs", "--no-color", service]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+        self.cmd()
+            .args(["logs", "--no-color", service])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
     }
 }
 
@@ -299,7 +334,12 @@ impl Drop for Compose {
 }
 
 fn compose_bin() -> Option<PathBuf> {
-    let in_path = Command::new("docker-compose").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let in_path = Command::new("docker-compose")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if in_path {
         return Some(PathBuf::from("docker-compose"));
     }
@@ -327,7 +367,10 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
         wasm(m);
     }
     for port in [8000, 9100, 9200, 9901] {
-        assert!(!port_busy(port), "port {port} is busy (a `make demo` or `make compose-up` still running?); the compose stack needs it");
+        assert!(
+            !port_busy(port),
+            "port {port} is busy (a `make demo` or `make compose-up` still running?); the compose stack needs it"
+        );
     }
 
     let stack = Compose { bin, project: format!("jwtf-test-{}", std::process::id()) };
@@ -351,7 +394,14 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
     assert_eq!(r.json()["feed"], "public");
 
     // An invalid token is refused, even where a missing one is allowed.
-    for bad in ["not-a-jwt", &testkit::rsa_b().with_kid("rsa-a").token(&testkit::cognito_access(&testkit::cognito_issuer("us-east-1", "us-east-1_DemoPool"), "demo-client", "mallory"))] {
+    for bad in [
+        "not-a-jwt",
+        &testkit::rsa_b().with_kid("rsa-a").token(&testkit::cognito_access(
+            &testkit::cognito_issuer("us-east-1", "us-east-1_DemoPool"),
+            "demo-client",
+            "mallory",
+        )),
+    ] {
         let r = home(&[bearer(bad)]);
         assert_eq!(r.status, 401, "{}", r.text());
         assert_eq!(r.json()["error"], "invalid_token");
@@ -371,7 +421,9 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
     // The access log names the user and the reasons.
     let ok = wait_until(Duration::from_secs(10), &mut || {
         let logs = stack.logs("envoy");
-        logs.contains("sub=sub-andrew outcome=allowed") && logs.contains("reason=missing") && logs.contains("reason=bad_signature")
+        logs.contains("sub=sub-andrew outcome=allowed")
+            && logs.contains("reason=missing")
+            && logs.contains("reason=bad_signature")
     });
     assert!(ok, "access log lines missing:\n{}", stack.logs("envoy"));
 }

@@ -34,7 +34,8 @@ fn stack() -> Stack {
     // Keys are fetched at start; wait until a request verifies.
     let tok = access_token(&testkit::rsa_a(), "warmup");
     assert!(
-        envoy.wait_for(Duration::from_secs(10), || request(envoy.port(), "GET", "/", &[bearer(&tok)]).is_ok_and(|r| r.status == 200)),
+        envoy.wait_for(Duration::from_secs(10), || request(envoy.port(), "GET", "/", &[bearer(&tok)])
+            .is_ok_and(|r| r.status == 200)),
         "keys never arrived"
     );
     upstream.clear();
@@ -66,10 +67,34 @@ fn seed_scenarios() {
 
     let cases: Vec<(&str, String, &str)> = vec![
         ("garbage", "garbage".into(), "malformed token"),
-        ("bad signature", testkit::rsa_b().with_kid("rsa-a").token(&testkit::cognito_access(&iss, CLIENT, "mallory")), "signature verification failed"),
-        ("expired", { let mut c = testkit::cognito_access(&iss, CLIENT, "andrew"); c["exp"] = json!(testkit::now() - 3600); a.token(&c) }, "token expired"),
-        ("nbf in the future", { let mut c = testkit::cognito_access(&iss, CLIENT, "andrew"); c["nbf"] = json!(testkit::now() + 3600); a.token(&c) }, "token not yet valid"),
-        ("wrong issuer", a.token(&testkit::cognito_access(&testkit::cognito_issuer(REGION, "us-east-1_Other"), CLIENT, "andrew")), "issuer not accepted"),
+        (
+            "bad signature",
+            testkit::rsa_b().with_kid("rsa-a").token(&testkit::cognito_access(&iss, CLIENT, "mallory")),
+            "signature verification failed",
+        ),
+        (
+            "expired",
+            {
+                let mut c = testkit::cognito_access(&iss, CLIENT, "andrew");
+                c["exp"] = json!(testkit::now() - 3600);
+                a.token(&c)
+            },
+            "token expired",
+        ),
+        (
+            "nbf in the future",
+            {
+                let mut c = testkit::cognito_access(&iss, CLIENT, "andrew");
+                c["nbf"] = json!(testkit::now() + 3600);
+                a.token(&c)
+            },
+            "token not yet valid",
+        ),
+        (
+            "wrong issuer",
+            a.token(&testkit::cognito_access(&testkit::cognito_issuer(REGION, "us-east-1_Other"), CLIENT, "andrew")),
+            "issuer not accepted",
+        ),
         ("wrong client id", a.token(&testkit::cognito_access(&iss, "other-client", "andrew")), "client not allowed"),
         ("id token where access is required", a.token(&testkit::cognito_id(&iss, CLIENT, "andrew")), "wrong token use"),
     ];
@@ -83,7 +108,8 @@ fn seed_scenarios() {
 
     // A valid access token: 200, and the upstream gets the claims as compact JSON.
     let token = access_token(&a, "andrew");
-    let r = request(port, "GET", "/api/private", &[bearer(&token), ("x-current-user".into(), "{\"username\":\"admin\"}".into())]).unwrap();
+    let r = request(port, "GET", "/api/private", &[bearer(&token), ("x-current-user".into(), "{\"username\":\"admin\"}".into())])
+        .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let seen = s.upstream.last().unwrap();
     let users = seen.all("x-current-user");
@@ -100,7 +126,8 @@ fn seed_scenarios() {
 
     // The public feed allows a missing token: passes with no identity, spoofing stripped.
     s.upstream.clear();
-    let r = request(port, "GET", "/api/activities/home", &[("x-current-user".into(), "{\"username\":\"admin\"}".into())]).unwrap();
+    let r =
+        request(port, "GET", "/api/activities/home", &[("x-current-user".into(), "{\"username\":\"admin\"}".into())]).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(s.upstream.last().unwrap().header("x-current-user"), None, "spoofed header removed on the allow-missing path");
     // ...but a bad token there is still refused.
@@ -197,6 +224,10 @@ fn every_algorithm_on_both_signature_paths() {
     }
     // RS256 (two keys), ES256 and ES384 went through Envoy's BoringSSL on the first listener;
     // everything went through pure Rust on the second, and PS*/EdDSA on both.
-    assert!(envoy.wait_for(Duration::from_secs(3), || envoy.stat("wasmcustom.jwt_filter.verify.host") == Some(4)), "host path: {:?}", envoy.stat("wasmcustom.jwt_filter.verify.host"));
+    assert!(
+        envoy.wait_for(Duration::from_secs(3), || envoy.stat("wasmcustom.jwt_filter.verify.host") == Some(4)),
+        "host path: {:?}",
+        envoy.stat("wasmcustom.jwt_filter.verify.host")
+    );
     assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.verify.pure_rust", 5 + 1), Some(6));
 }

@@ -130,7 +130,11 @@ fn slow_endpoint_times_out_then_recovers() {
     assert!(envoy.logs().contains("JWKS fetch failed (timeout: no response within 1000 ms)"));
     jwks.set(Behavior::Json(keys));
     let took = wait_ready(&envoy, envoy.port(), Duration::from_secs(20));
-    eprintln!("[lifecycle] slow endpoint: {} timeout(s), {} request(s) at the endpoint; served {took:?} after it sped up", stat(&envoy, "fetch_failure.timeout"), jwks.count());
+    eprintln!(
+        "[lifecycle] slow endpoint: {} timeout(s), {} request(s) at the endpoint; served {took:?} after it sped up",
+        stat(&envoy, "fetch_failure.timeout"),
+        jwks.count()
+    );
     assert_eq!(stat(&envoy, "fetch_success"), 1);
 }
 
@@ -193,9 +197,16 @@ fn failed_refreshes_keep_the_last_good_keys_and_removed_keys_stop_working() {
     assert_eq!(r.status, 401, "a cached token of a removed key is refused");
     assert!(r.header("www-authenticate").unwrap().contains("signing key not found"));
     eprintln!("[lifecycle] removed key: refused in {:?} (its kid-miss refetch brought the same keys)", t.elapsed());
-    assert!(t.elapsed() < Duration::from_secs(7), "a refetch that brings no new key releases the request before kid_miss_wait_ms (10 s)");
+    assert!(
+        t.elapsed() < Duration::from_secs(7),
+        "a refetch that brings no new key releases the request before kid_miss_wait_ms (10 s)"
+    );
     assert_eq!(status(port, &fresh(&b)), 200);
-    eprintln!("[lifecycle] faults after a good fetch: {} request(s) at the endpoint, {} success(es)", jwks.count(), stat(&envoy, "fetch_success"));
+    eprintln!(
+        "[lifecycle] faults after a good fetch: {} request(s) at the endpoint, {} success(es)",
+        jwks.count(),
+        stat(&envoy, "fetch_success")
+    );
 }
 
 #[test]
@@ -327,7 +338,11 @@ fn a_flood_of_made_up_kids_is_throttled_across_four_workers() {
     let waited = envoy.logs().matches("waits for a JWKS refetch").count();
     eprintln!("[lifecycle] 1000 made-up kids, 4 workers, 16 clients: {run:?}, {fetched} JWKS fetch(es) (bound {allowed}), {waited} request(s) waited for a refetch; initial fetches {before}");
     assert_eq!(statuses.len(), 1000);
-    assert!(statuses.iter().all(|s| *s == 401), "every forged kid is refused: {:?}", statuses.iter().filter(|s| **s != 401).collect::<Vec<_>>());
+    assert!(
+        statuses.iter().all(|s| *s == 401),
+        "every forged kid is refused: {:?}",
+        statuses.iter().filter(|s| **s != 401).collect::<Vec<_>>()
+    );
     assert!(fetched <= allowed, "{fetched} fetches in {run:?} exceed 1 + run/penalty = {allowed}");
     assert!(fetched >= 1, "an unknown kid triggers a refetch");
     assert_eq!(upstream.count(), 0);
@@ -424,7 +439,9 @@ fn discovery_names_the_cluster_to_add_when_jwks_uri_is_on_another_host() {
         "issuer": iss, "audiences": ["https://api.test"], "jwks": {"cluster": "jwks", "discovery": true}
     }}});
     let envoy = with_fetcher(config, &upstream, &oidc, 1);
-    let failed = envoy.wait_for(Duration::from_secs(5), || envoy.stat("wasmcustom.jwt_filter.jwks.auth0.fetch_failure.discovery").unwrap_or(0) >= 1);
+    let failed = envoy.wait_for(Duration::from_secs(5), || {
+        envoy.stat("wasmcustom.jwt_filter.jwks.auth0.fetch_failure.discovery").unwrap_or(0) >= 1
+    });
     assert!(failed, "discovery failure counted");
     let token = testkit::rsa_a().token(&json!({"iss": iss, "aud": "https://api.test", "sub": "x", "exp": testkit::now() + 600}));
     let r = send(envoy.port(), "/api/private", &token);
@@ -435,5 +452,8 @@ fn discovery_names_the_cluster_to_add_when_jwks_uri_is_on_another_host() {
         "the log says what to add:\n{}",
         logs.lines().filter(|l| l.contains("jwks-fetcher")).collect::<Vec<_>>().join("\n")
     );
-    assert!(oidc.seen().iter().all(|r| r.path == "/.well-known/openid-configuration"), "nothing fetched from another host's path");
+    assert!(
+        oidc.seen().iter().all(|r| r.path == "/.well-known/openid-configuration"),
+        "nothing fetched from another host's path"
+    );
 }

@@ -110,7 +110,9 @@ fn stack() -> Stack {
     let oidc = Server::start(Behavior::Routes(vec![
         (
             "/.well-known/openid-configuration".into(),
-            Behavior::Json(json!({"issuer": OIDC_ISS, "jwks_uri": "https://tenant.auth0.test/.well-known/jwks.json"}).to_string()),
+            Behavior::Json(
+                json!({"issuer": OIDC_ISS, "jwks_uri": "https://tenant.auth0.test/.well-known/jwks.json"}).to_string(),
+            ),
         ),
         ("/.well-known/jwks.json".into(), Behavior::Json(testkit::jwks(&[&testkit::p256()]).to_string())),
     ]));
@@ -188,7 +190,10 @@ fn providers_by_issuer_discovery_and_requirements() {
     assert_eq!(call(p, "GET", "/anything", &[bearer(&cross)]).status, 401);
     // Discovery: the document was read, then the JWKS on the same host.
     let paths: Vec<String> = s.oidc.seen().iter().map(|r| r.path.clone()).collect();
-    assert!(paths.contains(&"/.well-known/openid-configuration".to_string()) && paths.contains(&"/.well-known/jwks.json".to_string()), "{paths:?}");
+    assert!(
+        paths.contains(&"/.well-known/openid-configuration".to_string()) && paths.contains(&"/.well-known/jwks.json".to_string()),
+        "{paths:?}"
+    );
     // aud as an array holding the audience is accepted; a wrong audience is not.
     let r = call(p, "GET", "/either", &[bearer(&oidc_token(json!({"aud": "someone-else"})))]);
     assert_eq!((r.status, desc(&r)), (401, "audience not allowed".to_string()));
@@ -286,7 +291,10 @@ fn sources_outputs_cors_and_provider_checks() {
     let r = call(p, "GET", "/x", &[]);
     assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"outputs\""));
     // CORS preflight: authenticated here (bypass turned off), passes on the main listener.
-    let preflight = [("origin".to_string(), "https://app.test".to_string()), ("access-control-request-method".to_string(), "GET".to_string())];
+    let preflight = [
+        ("origin".to_string(), "https://app.test".to_string()),
+        ("access-control-request-method".to_string(), "GET".to_string()),
+    ];
     assert_eq!(call(p, "OPTIONS", "/x", &preflight).status, 401);
     assert_eq!(call(s.envoy.ports[0], "OPTIONS", "/x", &preflight).status, 200);
     assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight_bypass", 1), Some(1));
@@ -324,6 +332,10 @@ fn filter_state_reaches_the_access_log_and_counters_count() {
         logs()
     );
     assert!(logs().contains("[access] /either 401 sub=- provider=cognito reason=expired"), "access log with reason");
-    assert!(s.envoy.wait_for(Duration::from_secs(3), || s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.allowed").unwrap_or(0) >= 1));
+    assert!(s.envoy.wait_for(Duration::from_secs(3), || s
+        .envoy
+        .stat("wasmcustom.jwt_filter.provider.cognito.allowed")
+        .unwrap_or(0)
+        >= 1));
     assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.expired", 1), Some(1));
 }

@@ -218,11 +218,8 @@ impl Run<'_, '_> {
             }
         }
         for f in &found {
-            let candidates: Vec<ProviderId> = ps
-                .iter()
-                .copied()
-                .filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source)))
-                .collect();
+            let candidates: Vec<ProviderId> =
+                ps.iter().copied().filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source))).collect();
             match self.verify_token(f.token, &candidates) {
                 Ok(identity) => {
                     let provider = cfg.providers.get(identity.provider);

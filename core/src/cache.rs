@@ -142,7 +142,14 @@ impl TokenCache {
 
     /// Looks a token up. Entries from older keys or past their expiry are dropped and miss.
     /// The caller still re-checks `exp`/`nbf` with the provider's clock skew.
-    pub fn get(&mut self, provider: ProviderId, token: &str, digest: TokenDigest, generation: u64, now: u64) -> Option<Rc<Verified>> {
+    pub fn get(
+        &mut self,
+        provider: ProviderId,
+        token: &str,
+        digest: TokenDigest,
+        generation: u64,
+        now: u64,
+    ) -> Option<Rc<Verified>> {
         if !self.enabled() {
             return None;
         }
@@ -201,7 +208,8 @@ impl TokenCache {
         self.seq += 1;
         self.clock.push_back((key, self.seq));
         self.bytes += weight;
-        self.map.insert(key, Slot { token: token.into(), value, generation, expires_at, weight, seq: self.seq, referenced: false });
+        self.map
+            .insert(key, Slot { token: token.into(), value, generation, expires_at, weight, seq: self.seq, referenced: false });
         if self.clock.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             self.clock.retain(|(k, s)| map.get(k).is_some_and(|slot| slot.seq == *s));

@@ -59,10 +59,9 @@ pub struct Times {
 pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| AuthError::with(Denial::BadClaim, format!("{name} is not a non-negative integer"))),
+        Some(Value::Number(n)) => {
+            n.as_u64().map(Some).ok_or_else(|| AuthError::with(Denial::BadClaim, format!("{name} is not a non-negative integer")))
+        }
         Some(_) => Err(AuthError::with(Denial::BadClaim, format!("{name} is not a number"))),
     }
 }
@@ -261,7 +260,10 @@ mod tests {
         r.cognito = Some(CognitoRules { token_use: TokenUse::Access, client_ids: vec!["app".into()] });
         let ok = json!({"iss":"https://issuer","exp":NOW+9,"token_use":"access","client_id":"app"});
         assert!(r.check(&obj(ok), NOW).is_ok());
-        assert_eq!(deny(&r, json!({"iss":"https://issuer","exp":NOW+9,"token_use":"access","client_id":"other"})), Denial::ClientId);
+        assert_eq!(
+            deny(&r, json!({"iss":"https://issuer","exp":NOW+9,"token_use":"access","client_id":"other"})),
+            Denial::ClientId
+        );
         assert_eq!(deny(&r, json!({"iss":"https://issuer","exp":NOW+9,"token_use":"id","aud":"app"})), Denial::TokenUse);
         assert_eq!(deny(&r, json!({"iss":"https://issuer","exp":NOW+9,"client_id":"app"})), Denial::TokenUse);
         assert_eq!(

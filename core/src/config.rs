@@ -681,12 +681,13 @@ fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCo
         .strip_prefix("https://")
         .or_else(|| issuer.strip_prefix("http://"))
         .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
-    let issuer_path = issuer_host
-        .as_ref()
-        .and_then(|h| issuer.split_once(h.as_str()).map(|(_, p)| p.trim_end_matches('/').to_string()));
+    let issuer_path =
+        issuer_host.as_ref().and_then(|h| issuer.split_once(h.as_str()).map(|(_, p)| p.trim_end_matches('/').to_string()));
     let authority = match raw.authority.or(issuer_host) {
         Some(a) if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') => a,
-        _ => return err(format!("{at}.authority"), "missing or invalid (a host[:port]; derived from an https issuer when absent)"),
+        _ => {
+            return err(format!("{at}.authority"), "missing or invalid (a host[:port]; derived from an https issuer when absent)")
+        }
     };
     let (path, discovery_path) = match (raw.path, cognito, raw.discovery) {
         (Some(_), _, true) => return err(format!("{at}.discovery"), "give either path or discovery, not both"),
@@ -816,8 +817,7 @@ fn compile_rule(at: &str, v: Value, names: &[String]) -> Result<Rule, ConfigErro
         (Some(p), None, None) => PathMatch::Prefix(p),
         (None, Some(e), None) => PathMatch::Exact(e),
         (None, None, Some(r)) => PathMatch::Regex(
-            regex_lite::Regex::new(&r)
-                .map_err(|e| ConfigError { field: format!("{at}.match.regex"), message: e.to_string() })?,
+            regex_lite::Regex::new(&r).map_err(|e| ConfigError { field: format!("{at}.match.regex"), message: e.to_string() })?,
         ),
         _ => return err(format!("{at}.match"), "give exactly one of prefix, exact or regex"),
     };

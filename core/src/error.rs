@@ -275,12 +275,7 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
         }
         (_, Some(code)) => headers.push((
             "www-authenticate",
-            format!(
-                "Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"",
-                opts.realm,
-                code,
-                d.description()
-            ),
+            format!("Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"", opts.realm, code, d.description()),
         )),
     }
     let error = code.unwrap_or(match d.class() {

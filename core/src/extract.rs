@@ -150,10 +150,7 @@ fn from_query<'a>(path: &'a str, name: &str) -> Result<Option<&'a str>, AuthErro
 /// The path with every occurrence of query parameter `name` removed.
 pub fn remove_param(path: &str, name: &str) -> String {
     let Some((base, query)) = path.split_once('?') else { return path.to_string() };
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name)
-        .collect();
+    let kept: Vec<&str> = query.split('&').filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name).collect();
     if kept.is_empty() || kept == [""] {
         base.to_string()
     } else {

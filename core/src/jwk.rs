@@ -47,10 +47,7 @@ impl Jwk {
             }
         }
         match (&self.material, alg) {
-            (
-                KeyMaterial::Rsa(_),
-                Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512,
-            ) => true,
+            (KeyMaterial::Rsa(_), Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512) => true,
             (KeyMaterial::Ec(k), Alg::ES256) => k.curve() == Curve::P256,
             (KeyMaterial::Ec(k), Alg::ES384) => k.curve() == Curve::P384,
             (KeyMaterial::Ed25519(_), Alg::EdDSA) => true,
@@ -91,8 +88,7 @@ impl KeySet {
     /// Parses a JWKS document (`{"keys": [...]}`), or a single JWK. Unusable keys are skipped
     /// and listed; a set with no usable key is an error.
     pub fn parse(bytes: &[u8]) -> Result<KeySet, JwksError> {
-        let doc: Value =
-            serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
         let Value::Object(doc) = doc else {
             return Err(JwksError::NotJwks("not an object".into()));
         };
@@ -116,10 +112,7 @@ impl KeySet {
                 Ok(jwk) => set.keys.push(jwk),
                 Err(why) => {
                     let kid = k.get("kid").and_then(Value::as_str).unwrap_or("-");
-                    set.skipped.push(format!(
-                        "key #{i} kid={}: {why}",
-                        crate::error::sanitize(kid, 64)
-                    ));
+                    set.skipped.push(format!("key #{i} kid={}: {why}", crate::error::sanitize(kid, 64)));
                 }
             }
         }

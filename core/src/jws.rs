@@ -106,14 +106,12 @@ pub fn parse(token: &str, max_len: usize) -> Result<Jws<'_>, AuthError> {
         return Err(malformed("characters outside base64url"));
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(malformed("not three segments"));
     };
     let signing_input = token.get(..h.len() + 1 + p.len()).ok_or_else(|| malformed("segments"))?;
     let header_bytes = b64::decode(h).ok_or_else(|| malformed("header is not base64url"))?;
-    let header_map =
-        json::parse_object(&header_bytes).map_err(|e| malformed(&format!("header: {e}")))?;
+    let header_map = json::parse_object(&header_bytes).map_err(|e| malformed(&format!("header: {e}")))?;
     let header = parse_header(&header_map)?;
     let payload = b64::decode(p).ok_or_else(|| malformed("payload is not base64url"))?;
     let claims = json::parse_object(&payload).map_err(|e| malformed(&format!("payload: {e}")))?;
@@ -130,8 +128,7 @@ fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
         Some(_) => return Err(malformed("alg is not a string")),
         None => return Err(malformed("alg missing")),
     };
-    let alg = Alg::parse(alg)
-        .ok_or_else(|| AuthError::with(Denial::UnsupportedAlg, format!("alg {alg:?}")))?;
+    let alg = Alg::parse(alg).ok_or_else(|| AuthError::with(Denial::UnsupportedAlg, format!("alg {alg:?}")))?;
     if m.contains_key("crit") {
         return Err(AuthError::with(Denial::UnsupportedAlg, "crit header not supported"));
     }
@@ -221,10 +218,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_header_members() {
-        for h in [
-            r#"{"alg":"RS256","crit":["exp"]}"#,
-            r#"{"alg":"RS256","b64":false,"crit":["b64"]}"#,
-        ] {
+        for h in [r#"{"alg":"RS256","crit":["exp"]}"#, r#"{"alg":"RS256","b64":false,"crit":["b64"]}"#] {
             assert_eq!(parse(&token(h, "{}"), 8192).unwrap_err().denial, Denial::UnsupportedAlg);
         }
         for h in [

@@ -365,8 +365,8 @@ impl Coordinator {
                     }
                 }
             }
-            let stale = s.keys.is_some()
-                && now_ms.saturating_sub(s.fetched_at_ms) > s.remote.max_stale_seconds.saturating_mul(1000);
+            let stale =
+                s.keys.is_some() && now_ms.saturating_sub(s.fetched_at_ms) > s.remote.max_stale_seconds.saturating_mul(1000);
             if stale && !s.expired {
                 events.push(Event::KeysExpired { source: i });
             }
@@ -405,7 +405,14 @@ impl Coordinator {
         events
     }
 
-    fn tick_source(&mut self, i: usize, now_ms: u64, store: &dyn SharedStore, http: &mut dyn HttpClient, events: &mut Vec<Event>) {
+    fn tick_source(
+        &mut self,
+        i: usize,
+        now_ms: u64,
+        store: &dyn SharedStore,
+        http: &mut dyn HttpClient,
+        events: &mut Vec<Event>,
+    ) {
         let role = self.role;
         let me = self.me.clone();
         let Some(s) = self.sources.get_mut(i) else { return };
@@ -531,7 +538,11 @@ impl Coordinator {
             // Envoy answers a call it could not reach the cluster for with a local 503.
             Some(503) if body.starts_with(b"upstream connect error") || body.starts_with(b"no healthy upstream") => Err((
                 FailReason::Connection,
-                format!("cannot reach cluster {:?}: {}", s.remote.cluster, String::from_utf8_lossy(body.get(..120).unwrap_or(&body))),
+                format!(
+                    "cannot reach cluster {:?}: {}",
+                    s.remote.cluster,
+                    String::from_utf8_lossy(body.get(..120).unwrap_or(&body))
+                ),
             )),
             Some(200) if body.len() > s.remote.max_bytes => {
                 Err((FailReason::TooLarge, format!("{} bytes > max_bytes {}", body.len(), s.remote.max_bytes)))
@@ -556,8 +567,8 @@ impl Coordinator {
 
     fn discovered(&self, i: usize, body: &[u8]) -> Result<String, (FailReason, String)> {
         let s = self.sources.get(i).ok_or((FailReason::Discovery, String::new()))?;
-        let doc: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| (FailReason::Discovery, format!("discovery document is not JSON: {e}")))?;
+        let doc: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| (FailReason::Discovery, format!("discovery document is not JSON: {e}")))?;
         let uri = doc
             .get("jwks_uri")
             .and_then(serde_json::Value::as_str)
@@ -876,7 +887,14 @@ mod tests {
         let mut h = Http::default();
         w.tick(0, &store, &mut h);
         w.tick(100, &store, &mut h);
-        let ev = w.on_response(h.sent[0].0, Some(503), Some(b"upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_vec()), 110, &store, &mut h);
+        let ev = w.on_response(
+            h.sent[0].0,
+            Some(503),
+            Some(b"upstream connect error or disconnect/reset before headers. reset reason: connection failure".to_vec()),
+            110,
+            &store,
+            &mut h,
+        );
         assert!(matches!(ev[0], Event::FetchFailed { reason: FailReason::Connection, .. }), "{ev:?}");
         w.tick(5_000, &store, &mut h);
         let ev = w.on_response(h.sent[1].0, Some(504), Some(b"upstream request timeout".to_vec()), 6_000, &store, &mut h);

@@ -145,7 +145,11 @@ mod tests {
 
     #[test]
     fn groups_any_scopes_all() {
-        let a = Authz { groups: vec!["admin".into(), "ops".into()], scopes: vec!["read".into(), "write".into()], ..Default::default() };
+        let a = Authz {
+            groups: vec!["admin".into(), "ops".into()],
+            scopes: vec!["read".into(), "write".into()],
+            ..Default::default()
+        };
         assert!(a.check(&obj(json!({"cognito:groups":["ops"],"scope":"read write other"}))).is_ok());
         assert_eq!(a.check(&obj(json!({"cognito:groups":["dev"],"scope":"read write"}))).unwrap_err().denial, Denial::Group);
         assert_eq!(a.check(&obj(json!({"scope":"read write"}))).unwrap_err().denial, Denial::Group);
@@ -167,7 +171,13 @@ mod tests {
         let good = json!({"sub":"svc-7","org":{"tier":"gold"},"roles":["viewer","editor"]});
         assert!(a.check(&obj(good)).is_ok());
         assert_eq!(a.check(&obj(json!({"sub":"u2"}))).unwrap_err().denial, Denial::Subject);
-        assert_eq!(a.check(&obj(json!({"sub":"u1","org":{"tier":"silver"},"roles":["editor"]}))).unwrap_err().denial, Denial::Claim);
-        assert_eq!(a.check(&obj(json!({"sub":"u1","org":{"tier":"gold"},"roles":"viewer editor"}))).map_err(|e| e.denial), Ok(()));
+        assert_eq!(
+            a.check(&obj(json!({"sub":"u1","org":{"tier":"silver"},"roles":["editor"]}))).unwrap_err().denial,
+            Denial::Claim
+        );
+        assert_eq!(
+            a.check(&obj(json!({"sub":"u1","org":{"tier":"gold"},"roles":"viewer editor"}))).map_err(|e| e.denial),
+            Ok(())
+        );
     }
 }

@@ -79,10 +79,7 @@ impl Requirement {
     /// The providers involved.
     pub fn providers(&self) -> &[ProviderId] {
         match self {
-            Requirement::Any(p)
-            | Requirement::All(p)
-            | Requirement::AllowMissing(p)
-            | Requirement::AllowMissingOrFailed(p) => p,
+            Requirement::Any(p) | Requirement::All(p) | Requirement::AllowMissing(p) | Requirement::AllowMissingOrFailed(p) => p,
             Requirement::None => &[],
         }
     }

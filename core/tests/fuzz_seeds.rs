@@ -34,11 +34,7 @@ fn fuzz_key() -> ed25519_compact::KeyPair {
 }
 
 fn expected_harness() -> Value {
-    let mut keys = vec![
-        testkit::rsa_a().jwk_without_alg(),
-        testkit::p256().jwk(),
-        testkit::ed25519().jwk(),
-    ];
+    let mut keys = vec![testkit::rsa_a().jwk_without_alg(), testkit::p256().jwk(), testkit::ed25519().jwk()];
     keys.push(json!({"kty": "OKP", "crv": "Ed25519", "kid": FUZZ_KID, "use": "sig", "x": b64::encode(&fuzz_key().pk[..])}));
     let jwks = json!({ "keys": keys });
     json!({
@@ -72,7 +68,6 @@ fn expected_harness() -> Value {
         }
     })
 }
-
 
 fn accepted(config: &Config, path: &str, token: &str) -> bool {
     let value = format!("Bearer {token}");
@@ -120,7 +115,10 @@ fn token_seeds() -> Vec<(String, Vec<u8>)> {
         ("eddsa", testkit::ed25519().token(&cog)),
         ("fuzz-eddsa", fuzz_signed(&json!({"alg": "EdDSA", "kid": FUZZ_KID, "typ": "JWT"}), &oidc)),
         ("alg-none", format!("{}.{}.", b64::encode(br#"{"alg":"none"}"#), b64::encode(oidc.to_string().as_bytes()))),
-        ("hs256", format!("{}.{}.c2ln", b64::encode(br#"{"alg":"HS256","kid":"rsa-a"}"#), b64::encode(oidc.to_string().as_bytes()))),
+        (
+            "hs256",
+            format!("{}.{}.c2ln", b64::encode(br#"{"alg":"HS256","kid":"rsa-a"}"#), b64::encode(oidc.to_string().as_bytes())),
+        ),
     ];
     for (name, tok) in &signed {
         for (i, mode) in [0u8, 2, 4, 6].iter().enumerate() {
@@ -142,7 +140,8 @@ fn token_seeds() -> Vec<(String, Vec<u8>)> {
 
 fn jwks_seeds() -> Vec<(String, Vec<u8>)> {
     let all = [testkit::rsa_a(), testkit::rsa_3072(), testkit::p256(), testkit::p384(), testkit::ed25519()];
-    let mut out: Vec<(String, Vec<u8>)> = all.iter().map(|k| (format!("jwk-{}", k.kid), k.jwk().to_string().into_bytes())).collect();
+    let mut out: Vec<(String, Vec<u8>)> =
+        all.iter().map(|k| (format!("jwk-{}", k.kid), k.jwk().to_string().into_bytes())).collect();
     let refs: Vec<&testkit::TestKey> = all.iter().collect();
     out.push(("jwks-all".into(), testkit::jwks(&refs).to_string().into_bytes()));
     out.push((

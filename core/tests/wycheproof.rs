@@ -330,7 +330,6 @@ const UNSUPPORTED: &[(u64, &str)] = &[
 
 const ISSUER: &str = "https://wycheproof.test";
 
-
 /// The JWS-level verdict: the filter's parser, key selection and [`crypto::verify`], with the
 /// one JWT-specific step (the payload must be a JSON object) left out, so that Wycheproof's
 /// arbitrary payloads (`foo`, empty, binary) reach the signature check.

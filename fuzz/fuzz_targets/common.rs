@@ -16,8 +16,7 @@ pub struct Harness {
 }
 
 pub fn harness() -> Harness {
-    let doc: serde_json::Value =
-        serde_json::from_str(include_str!("../harness.json")).expect("fuzz/harness.json is JSON");
+    let doc: serde_json::Value = serde_json::from_str(include_str!("../harness.json")).expect("fuzz/harness.json is JSON");
     let config = Config::parse(doc["config"].to_string().as_bytes()).expect("harness config is valid");
     Harness { config, now: doc["now"].as_u64().expect("harness now") }
 }

@@ -6,6 +6,8 @@
 //! unexpected answer into an `Err`. Only `dispatch_http_call` goes through the SDK, because the
 //! SDK must register the callout to route its response.
 
+// The one module allowed `unsafe` (the workspace denies it): declaring the host's ABI imports
+// and taking ownership of the buffers the host allocates cannot be done in safe Rust.
 #![allow(unsafe_code)]
 
 use std::ptr::{null, null_mut};

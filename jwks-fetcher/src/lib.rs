@@ -51,11 +51,7 @@ impl RootContext for Fetcher {
         };
         let mut keys = KeyRuntime::new(&config, Role::Service, "jwks-fetcher", self.context_id);
         keys.declare_metrics(&mut self.metrics);
-        log::info!(
-            "jwks-fetcher: serving {} JWKS source(s): {}",
-            keys.coordinator.sources.len(),
-            keys.labels.join(", ")
-        );
+        log::info!("jwks-fetcher: serving {} JWKS source(s): {}", keys.coordinator.sources.len(), keys.labels.join(", "));
         if keys.coordinator.sources.is_empty() {
             log::warn!("jwks-fetcher: no provider has a remote JWKS; nothing to fetch");
         }

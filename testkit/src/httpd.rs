@@ -98,10 +98,8 @@ fn read(stream: &mut TcpStream) -> Option<Request> {
             (decode(k), decode(v))
         })
         .collect();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
     Some(Request { method, path: path.to_string(), query, headers })
 }
 

@@ -147,15 +147,15 @@ impl TestKey {
             (Kind::Rsa(k), "RS256") => rsa::pkcs1v15::SigningKey::<Sha256>::new((**k).clone()).sign(input).to_vec(),
             (Kind::Rsa(k), "RS384") => rsa::pkcs1v15::SigningKey::<Sha384>::new((**k).clone()).sign(input).to_vec(),
             (Kind::Rsa(k), "RS512") => rsa::pkcs1v15::SigningKey::<Sha512>::new((**k).clone()).sign(input).to_vec(),
-            (Kind::Rsa(k), "PS256") => rsa::pss::BlindedSigningKey::<Sha256>::new((**k).clone())
-                .sign_with_rng(&mut rand_core(), input)
-                .to_vec(),
-            (Kind::Rsa(k), "PS384") => rsa::pss::BlindedSigningKey::<Sha384>::new((**k).clone())
-                .sign_with_rng(&mut rand_core(), input)
-                .to_vec(),
-            (Kind::Rsa(k), "PS512") => rsa::pss::BlindedSigningKey::<Sha512>::new((**k).clone())
-                .sign_with_rng(&mut rand_core(), input)
-                .to_vec(),
+            (Kind::Rsa(k), "PS256") => {
+                rsa::pss::BlindedSigningKey::<Sha256>::new((**k).clone()).sign_with_rng(&mut rand_core(), input).to_vec()
+            }
+            (Kind::Rsa(k), "PS384") => {
+                rsa::pss::BlindedSigningKey::<Sha384>::new((**k).clone()).sign_with_rng(&mut rand_core(), input).to_vec()
+            }
+            (Kind::Rsa(k), "PS512") => {
+                rsa::pss::BlindedSigningKey::<Sha512>::new((**k).clone()).sign_with_rng(&mut rand_core(), input).to_vec()
+            }
             (Kind::P256(k), "ES256") => {
                 let s: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, input);
                 s.to_bytes().to_vec()

@@ -67,7 +67,9 @@ pub fn send_raw(port: u16, raw: &[u8]) -> std::io::Result<Response> {
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    parse(&buf).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response: {:?}", String::from_utf8_lossy(&buf))))
+    parse(&buf).ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad response: {:?}", String::from_utf8_lossy(&buf)))
+    })
 }
 
 /// Whether `buf` holds a whole response with a `content-length`.
@@ -83,10 +85,8 @@ fn parse(buf: &[u8]) -> Option<Response> {
     let head = std::str::from_utf8(&buf[..end]).ok()?;
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
     let mut body = buf[end + 4..].to_vec();
     if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
         body = dechunk(&body);

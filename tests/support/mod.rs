@@ -50,8 +50,12 @@ pub fn runner() -> &'static Runner {
         let docker = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
         if !forced_binary && matches!(&docker, Ok(o) if o.status.success()) {
             let image = std::env::var("ENVOY_IMAGE").unwrap_or_else(|_| "jwt-filter-envoy:1.40.0".into());
-            let ok = Command::new("docker").args(["image", "inspect", &image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-            assert!(matches!(ok, Ok(s) if s.success()), "docker image {image} not found: run `make envoy-image` (or set ENVOY_IMAGE)");
+            let ok =
+                Command::new("docker").args(["image", "inspect", &image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            assert!(
+                matches!(ok, Ok(s) if s.success()),
+                "docker image {image} not found: run `make envoy-image` (or set ENVOY_IMAGE)"
+            );
             eprintln!("[harness] running Envoy in docker: {image}");
             Runner::Docker(image)
         } else {
@@ -300,8 +304,17 @@ impl Envoy {
         let cfg_path = format!("{wasm_dir}/envoy.yaml");
         let conc = setup.concurrency.to_string();
         let envoy_args = [
-            "-c", &cfg_path, "--concurrency", &conc, "--disable-hot-restart",
-            "--component-log-level", "wasm:debug", "--file-flush-interval-msec", "100", "--log-format", "[%Y-%m-%d %T.%e][%l][%n] %v",
+            "-c",
+            &cfg_path,
+            "--concurrency",
+            &conc,
+            "--disable-hot-restart",
+            "--component-log-level",
+            "wasm:debug",
+            "--file-flush-interval-msec",
+            "100",
+            "--log-format",
+            "[%Y-%m-%d %T.%e][%l][%n] %v",
         ];
         let log_file = std::fs::File::create(dir.join("envoy.log")).unwrap();
         let child = match runner {
@@ -317,14 +330,9 @@ impl Envoy {
                 assert!(status.success(), "docker run failed");
                 None
             }
-            Runner::Binary(bin) => Some(
-                Command::new(bin)
-                    .args(envoy_args)
-                    .stdout(log_file.try_clone().unwrap())
-                    .stderr(log_file)
-                    .spawn()
-                    .unwrap(),
-            ),
+            Runner::Binary(bin) => {
+                Some(Command::new(bin).args(envoy_args).stdout(log_file.try_clone().unwrap()).stderr(log_file).spawn().unwrap())
+            }
         };
         let mut envoy = Envoy { admin, ports: setup.listeners.iter().map(|l| l.port).collect(), dir, wasm_dir, name, child };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -374,7 +382,9 @@ impl Envoy {
     pub fn push_listeners(&self, setup: &Setup, version: u32) {
         // The first filter's plugin configuration of a listener.
         fn plugin_config(listener: &Value) -> Value {
-            listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]["configuration"]["value"].clone()
+            listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"][0]["typed_config"]["config"]
+                ["configuration"]["value"]
+                .clone()
         }
         let lds = setup.lds(&self.wasm_dir, version);
         let tmp = self.dir.join("lds.tmp");
@@ -459,7 +469,8 @@ impl Drop for Envoy {
                 let _ = c.wait();
             }
             None => {
-                let _ = Command::new("docker").args(["rm", "-f", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+                let _ =
+                    Command::new("docker").args(["rm", "-f", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -57,16 +57,13 @@ impl Hash {
     pub fn digest_info_prefix(self) -> &'static [u8] {
         match self {
             Hash::Sha256 => &[
-                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x01, 0x05, 0x00, 0x04, 0x20,
+                0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20,
             ],
             Hash::Sha384 => &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02, 0x05, 0x00, 0x04, 0x30,
+                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00, 0x04, 0x30,
             ],
             Hash::Sha512 => &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03, 0x05, 0x00, 0x04, 0x40,
+                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05, 0x00, 0x04, 0x40,
             ],
         }
     }
@@ -112,13 +109,7 @@ pub enum Path {
 /// that `alg` is allowed for the key ([`Jwk::allows`]).
 ///
 /// Returns `Some(path)` when the signature is valid, `None` when it is not.
-pub fn verify(
-    alg: Alg,
-    key: &Jwk,
-    signing_input: &[u8],
-    sig: &[u8],
-    host: Option<&dyn HostVerifier>,
-) -> Option<Path> {
+pub fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8], host: Option<&dyn HostVerifier>) -> Option<Path> {
     let hash = Hash::of(alg);
     if let (Some(host), Some(spki)) = (host, key.spki.as_deref()) {
         let host_sig = match (&key.material, alg) {
@@ -194,10 +185,8 @@ impl EcKey {
             return false;
         }
         match self {
-            EcKey::P256(k) => p256::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
-            EcKey::P384(k) => p384::ecdsa::Signature::from_slice(sig)
-                .is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            EcKey::P256(k) => p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            EcKey::P384(k) => p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
         }
     }
 }

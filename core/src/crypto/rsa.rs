@@ -393,13 +393,7 @@ mod tests {
             inv = inv.wrapping_mul(2u32.wrapping_sub(n0.wrapping_mul(inv)));
         }
         let r2 = ((1u128 << 64) % u128::from(n)) * ((1u128 << 64) % u128::from(n)) % u128::from(n);
-        RsaPublicKey {
-            n: nl,
-            n0inv: inv.wrapping_neg(),
-            r2: be_to_limbs(&(r2 as u64).to_be_bytes(), limbs),
-            e,
-            k: 8,
-        }
+        RsaPublicKey { n: nl, n0inv: inv.wrapping_neg(), r2: be_to_limbs(&(r2 as u64).to_be_bytes(), limbs), e, k: 8 }
     }
 
     #[test]

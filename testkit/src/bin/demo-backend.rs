@@ -22,7 +22,8 @@ fn main() -> std::io::Result<()> {
     eprintln!("demo-backend: listening on {listen}");
     serve(&listen.clone(), |req| {
         let user: Option<Value> = req.header("x-current-user").and_then(|h| serde_json::from_str(h).ok());
-        let username = user.as_ref().and_then(|u| u.get("username").or_else(|| u.get("cognito:username"))).and_then(Value::as_str);
+        let username =
+            user.as_ref().and_then(|u| u.get("username").or_else(|| u.get("cognito:username"))).and_then(Value::as_str);
         match req.path.as_str() {
             "/api/activities/home" => match username {
                 Some(name) => Reply::json(&json!({
