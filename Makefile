@@ -23,6 +23,15 @@ toolchain:
 	  || rustup target add wasm32-wasip1 \
 	  || sh $(SHARED)/toolchain/install-wasm32-wasip1.sh
 
+# Reproducible modules: the commit is baked in (host/build.rs), and the absolute paths of the
+# cargo home, the checkout and the toolchain are remapped, so that the same commit gives the
+# same bytes in any directory (make repro checks it). Only the wasm target gets these flags.
+CARGO_HOME_DIR := $(abspath $(or $(CARGO_HOME),$(HOME)/.cargo))
+RUST_SYSROOT   := $(shell rustc --print sysroot 2>/dev/null)
+export JWT_FILTER_GIT_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS ?= --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
+  --remap-path-prefix=$(RUST_SYSROOT)=/rustc-sysroot --remap-path-prefix=$(CURDIR)=/src
+
 build: toolchain
 	cargo build --release --target wasm32-wasip1 -p jwt-filter -p jwks-fetcher
 	@ls -l $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm

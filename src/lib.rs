@@ -69,6 +69,7 @@ impl RootContext for Root {
             }
         };
         let mut worker = Worker::new(config, self.context_id);
+        wasm_host::build_info::announce("jwt-filter", &mut worker.metrics);
         worker.refresh_keys();
         let providers: Vec<&str> = worker.config.providers.iter().map(|p| p.name.as_str()).collect();
         log::info!(

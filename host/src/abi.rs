@@ -13,6 +13,15 @@
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+/// The build facts as a wasm custom section (`jwt_filter.build_info`), for tools that inspect
+/// a module without running it. `#[used]` keeps it through LTO; `link_section` is why it lives
+/// here, in the one module allowed unsafe attributes. Wasm only: other object formats name
+/// sections differently.
+#[cfg(target_arch = "wasm32")]
+#[used]
+#[link_section = "jwt_filter.build_info"]
+static BUILD_INFO: [u8; crate::build_info::SECTION.len()] = crate::build_info::SECTION;
+
 /// A proxy-wasm status code other than Ok.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status(pub u32);

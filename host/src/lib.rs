@@ -1,10 +1,12 @@
 //! The proxy-wasm side shared by the filter and the `jwks-fetcher`: panic-free host calls
 //! ([`abi`]), logging and the panic hook ([`logging`]), the core's host traits on Envoy
-//! ([`store`]), metrics ([`metrics`]), and the JWKS lifecycle driver ([`keys`]).
+//! ([`store`]), metrics ([`metrics`]), the JWKS lifecycle driver ([`keys`]), and which build
+//! this is ([`build_info`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod abi;
+pub mod build_info;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

@@ -42,6 +42,7 @@ impl Context for Fetcher {
 impl RootContext for Fetcher {
     fn on_configure(&mut self, size: usize) -> bool {
         wasm_host::logging::sync_level();
+        wasm_host::build_info::announce("jwks-fetcher", &mut self.metrics);
         let config = match wasm_host::plugin_config(size).and_then(|raw| Config::parse(&raw).map_err(|e| e.to_string())) {
             Ok(c) => c,
             Err(e) => {
