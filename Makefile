@@ -14,7 +14,7 @@ ENVOY_IMAGE    ?= $(DEFAULT_IMAGE)
 export ENVOY_IMAGE
 export WYCHEPROOF_DIR ?= $(abspath $(SHARED)/testdata/wycheproof)
 
-.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench fuzz clean
+.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench fuzz clean repro deny release
 
 all: build
 
@@ -68,9 +68,10 @@ e2e: build envoy-image
 
 # Everything: unit and conformance tests, the Envoy scenarios (filter, policy, lifecycle,
 # attacks, deploy), then a 60-second fuzz smoke per target.
-test: build envoy-image oci-image compose-tool compose-images lint
+test: build envoy-image oci-image compose-tool compose-images lint deny
 	cargo test --workspace
 	$(MAKE) fuzz-smoke
+	$(MAKE) repro
 
 # Throughput and latency against native jwt_authn; writes BENCHMARKS.md. Needs wrk (Debian: wrk).
 bench: build venv
@@ -150,3 +151,9 @@ compose-up: build compose-images compose-tool
 
 compose-down: compose-tool
 	$(COMPOSE) down --remove-orphans
+
+# ---- Release and supply chain (deploy/release/) ----
+# Two builds of HEAD in two clean clones, each with its own CARGO_HOME: the modules must be
+# byte-identical (a few minutes: two full release builds).
+repro:
+	deploy/release/repro.sh
