@@ -171,3 +171,10 @@ deny-tool:
 
 deny: deny-tool
 	CARGO_DENY=$(CARGO_DENY) deploy/release/deny.sh $(SHARED)/advisory-db.bundle
+
+# dist/: the modules, SHA256SUMS, the image tarball, the Wasm OCI artifact, SBOMs, this
+# version's CHANGELOG and the pinned WasmPlugin; refuses a dirty tree, then checks the result.
+release:
+	@[ -z "$$(git status --porcelain)" ] || { echo "release: the tree has uncommitted changes; commit or stash them"; exit 1; }
+	$(MAKE) build oci-image
+	deploy/release/release.sh $(VERSION) $(OCI_IMAGE):$(VERSION)
