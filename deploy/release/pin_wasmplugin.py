@@ -27,6 +27,15 @@ def main(argv):
         sys.exit(f"{template}: expected one `  url: oci://<repo>:<tag>` line, found {len(urls)}")
     if any(re.match(r"^  sha256:", line) for line in lines):
         sys.exit(f"{template}: already has a sha256")
+    # The template's note about being a template gives way to the release's.
+    for j, line in enumerate(lines):
+        if line.startswith("# This is the template: `make release` writes"):
+            end = j + 1
+            while end < len(lines) and lines[end].startswith("# ") and not lines[end].startswith("# This"):
+                end += 1
+            lines[j:end] = [f"# Pinned to release {version} by `make release` (README, \"Releases\")."]
+            break
+    urls = [i for i, line in enumerate(lines) if re.match(r"^  url: oci://[^:\s]+:\S+$", line)]
     i = urls[0]
     repo = lines[i].split(": ", 1)[1].rsplit(":", 1)[0]
     lines[i] = f"  url: {repo}:{version}"
