@@ -187,11 +187,16 @@ fn oci_layout_is_a_wasm_artifact_whose_digests_match() {
     assert_eq!(manifest["config"]["mediaType"], CONFIG_TYPE);
     let config: Value = serde_json::from_slice(&blob(&manifest["config"])).unwrap();
     assert!(config["created"].as_str().is_some_and(|c| c.len() >= 20), "config.created: {config}");
+    // Istio takes an "oci" variant image with exactly two layers and finds the module by its
+    // media type (istio/istio pkg/wasm/imagefetcher.go); the other is the config JSON.
     let layers = manifest["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 1, "one layer: the module");
-    assert_eq!(layers[0]["mediaType"], LAYER_TYPE);
-    let layer = blob(&layers[0]);
-    assert!(layer == std::fs::read(module("jwt_filter")).unwrap(), "the layer is the filter module, byte for byte");
+    assert_eq!(layers.len(), 2, "two layers: the module and its config");
+    let wasm_layers: Vec<&Value> = layers.iter().filter(|l| l["mediaType"] == LAYER_TYPE).collect();
+    assert_eq!(wasm_layers.len(), 1, "one wasm layer");
+    let layer = blob(wasm_layers[0]);
+    assert!(layer == std::fs::read(module("jwt_filter")).unwrap(), "the wasm layer is the filter module, byte for byte");
+    let config_layer = layers.iter().find(|l| l["mediaType"] == CONFIG_TYPE).expect("a config layer");
+    assert_eq!(serde_json::from_slice::<Value>(&blob(config_layer)).unwrap(), config);
 }
 
 /// What tests/deploy.rs checks of the template, for any WasmPlugin document.
@@ -225,7 +230,7 @@ fn pinned_wasm_plugin_matches_the_module_and_the_template() {
     validate_wasm_plugin(&pinned);
 
     // oci:// urls: Istio compares sha256 with the digest of the manifest it pulls (the layout's),
-    // whose one layer is the module.
+    // whose wasm layer is the module.
     let sha = pinned["spec"]["sha256"].as_str().expect("a sha256 pin");
     let index = read_json(&a.dir.join("oci/index.json"));
     assert_eq!(index["manifests"][0]["digest"], format!("sha256:{sha}"), "the pin is the manifest digest");
@@ -233,7 +238,8 @@ fn pinned_wasm_plugin_matches_the_module_and_the_template() {
     assert_eq!(sha256_hex(&manifest), sha);
     let manifest: Value = serde_json::from_slice(&manifest).unwrap();
     let module_sha = sha256_hex(&std::fs::read(module("jwt_filter")).unwrap());
-    assert_eq!(manifest["layers"][0]["digest"], format!("sha256:{module_sha}"), "the pinned manifest holds this module");
+    let wasm_layer = manifest["layers"].as_array().unwrap().iter().find(|l| l["mediaType"] == LAYER_TYPE).unwrap();
+    assert_eq!(wasm_layer["digest"], format!("sha256:{module_sha}"), "the pinned manifest holds this module");
 
     // The url names this release; everything else is the template's.
     let url = pinned["spec"]["url"].as_str().unwrap();

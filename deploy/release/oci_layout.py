@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes a wasm module as an OCI image layout directory in the Wasm OCI artifact format:
-one layer, the module itself (application/vnd.module.wasm.content.layer.v1+wasm), and a config
-of type application/vnd.module.wasm.config.v1+json. Istio's WasmPlugin pulls this format
-(`url: oci://...`) as well as the docker image of `make oci-image`.
+"""Writes a wasm module as an OCI image layout directory in the Wasm OCI artifact format
+(solo-io's wasm image spec, "oci" variant): the module itself as a raw layer
+(application/vnd.module.wasm.content.layer.v1+wasm) and a JSON config of type
+application/vnd.module.wasm.config.v1+json, both as the manifest's config and as its second
+layer, because Istio's WasmPlugin (pkg/wasm/imagefetcher.go) takes an "oci" variant image only
+with exactly two layers, one of them the wasm layer. Istio pulls this format (`url: oci://...`)
+as well as the docker image of `make oci-image`.
 
 Everything is deterministic (sorted, compact JSON; the config's `created` is the commit
 date), so one module always gives one manifest digest, the digest Istio checks a WasmPlugin's
@@ -54,11 +57,15 @@ def main(argv):
         "author": "jwt-filter",
         "description": "Envoy proxy-wasm HTTP filter that verifies Cognito/OIDC JWTs",
     }
+    config_desc = put_blob(out, canonical(config), CONFIG_TYPE)
     manifest = {
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
-        "config": put_blob(out, canonical(config), CONFIG_TYPE),
-        "layers": [put_blob(out, wasm, LAYER_TYPE, {"org.opencontainers.image.title": "plugin.wasm"})],
+        "config": config_desc,
+        "layers": [
+            put_blob(out, wasm, LAYER_TYPE, {"org.opencontainers.image.title": "plugin.wasm"}),
+            dict(config_desc, annotations={"org.opencontainers.image.title": "config.json"}),
+        ],
         "annotations": {"org.opencontainers.image.created": created, "org.opencontainers.image.version": tag},
     }
     desc = put_blob(out, canonical(manifest), MANIFEST_TYPE, {"org.opencontainers.image.ref.name": tag})
