@@ -66,8 +66,9 @@ unit:
 e2e: build envoy-image
 	cargo test --workspace --tests
 
-# Everything: unit and conformance tests, the Envoy scenarios (filter, policy, lifecycle,
-# attacks, deploy), then a 60-second fuzz smoke per target.
+# Everything: cargo deny, unit and conformance tests, the Envoy scenarios (filter, policy,
+# lifecycle, attacks, deploy, build_info), the release checks on artifacts written from the
+# build (tests/release.rs), a 60-second fuzz smoke per target, then make repro.
 test: build envoy-image oci-image compose-tool compose-images lint deny
 	cargo test --workspace
 	$(MAKE) fuzz-smoke
