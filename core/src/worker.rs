@@ -29,6 +29,8 @@ pub struct Watch {
     pub generation: u64,
     /// [`Source::attempts`] when the request paused.
     pub attempts: u64,
+    /// [`Source::conflicts`] when the request paused.
+    pub conflicts: u64,
 }
 
 /// A request paused while a kid-miss refetch runs.
@@ -45,13 +47,15 @@ pub struct Waiter {
 impl Waiter {
     /// Whether the request should be resumed: its deadline passed, or a watched source has new
     /// keys, or a refetch finished since it paused (one that brings the same keys must release
-    /// its waiters too, not keep them until their deadline).
+    /// its waiters too, not keep them until their deadline), or this worker finished a fetch it
+    /// could not record (no finished attempt will show).
     pub fn ready(&self, now_ms: u64, sources: &[Source]) -> bool {
         now_ms >= self.until_ms
-            || self
-                .watches
-                .iter()
-                .any(|w| sources.get(w.source).is_some_and(|s| s.generation() != w.generation || s.refetched_since(w.attempts)))
+            || self.watches.iter().any(|w| {
+                sources.get(w.source).is_some_and(|s| {
+                    s.generation() != w.generation || s.refetched_since(w.attempts) || s.conflicts() != w.conflicts
+                })
+            })
     }
 }
 
@@ -132,8 +136,8 @@ impl WorkerState {
                 continue;
             }
             if let KidMiss::Wait { until_ms: u } = coordinator.kid_miss(i, now_ms, store) {
-                let (generation, attempts) = coordinator.sources.get(i).map_or((0, 0), |s| (s.generation(), s.attempts()));
-                watches.push(Watch { source: i, generation, attempts });
+                let Some(s) = coordinator.sources.get(i) else { continue };
+                watches.push(Watch { source: i, generation: s.generation(), attempts: s.attempts(), conflicts: s.conflicts() });
                 until_ms = until_ms.max(u);
             }
         }
@@ -197,8 +201,8 @@ mod tests {
     #[derive(Default)]
     struct Store(RefCell<(Entries, u32)>);
 
-/// Key to (value, cas).
-type Entries = HashMap<String, (Vec<u8>, u32)>;
+    /// Key to (value, cas).
+    type Entries = HashMap<String, (Vec<u8>, u32)>;
 
     impl SharedStore for Store {
         fn get(&self, key: &str) -> (Option<Vec<u8>>, u32) {

@@ -73,6 +73,7 @@ impl KeyRuntime {
         for l in &self.labels {
             m.declare(&metrics::name(&["jwks", l, "fetch_success"]));
             m.declare(&metrics::name(&["jwks", l, "kid_miss_refetch"]));
+            m.declare(&metrics::name(&["jwks", l, "state_conflict"]));
             for r in FailReason::ALL {
                 m.declare(&metrics::name(&["jwks", l, "fetch_failure", r.name()]));
             }
@@ -170,6 +171,13 @@ impl KeyRuntime {
                     log::warn!(
                         "{module}: provider {l}: JWKS fetch failed ({reason}: {detail}); {keeping}; next attempt in {} ms",
                         retry_in_ms
+                    );
+                }
+                Event::StateConflict { source } => {
+                    let l = self.label(*source);
+                    m.count(&metrics::name(&["jwks", l, "state_conflict"]));
+                    log::warn!(
+                        "{module}: provider {l}: could not record the fetch in shared data (every compare-and-swap lost a race); the next tick retries"
                     );
                 }
                 Event::KeysChanged { source, keys } => {
