@@ -199,7 +199,7 @@ mod tests {
     use std::collections::HashMap;
 
     #[derive(Default)]
-    struct Store(RefCell<(Entries, u32)>);
+    struct Store(RefCell<(Entries, u32)>, std::cell::Cell<bool>);
 
     /// Key to (value, cas).
     type Entries = HashMap<String, (Vec<u8>, u32)>;
@@ -210,6 +210,9 @@ mod tests {
         }
         fn set(&self, key: &str, value: &[u8], cas: u32) -> Result<(), SetError> {
             let mut s = self.0.borrow_mut();
+            if self.1.get() && key.contains("/state/") && cas != 0 {
+                return Err(SetError::CasMismatch); // another participant always wins
+            }
             if let Some((_, c)) = s.0.get(key) {
                 if cas != 0 && cas != *c {
                     return Err(SetError::CasMismatch);
@@ -344,6 +347,18 @@ mod tests {
         c.poll(20_300, &store);
         assert_eq!(w.release(20_300, &c.sources), vec![5], "the same keys came back: answer now");
         assert_eq!(w.wait_for_keys(Attempt::First, 6, &[0], &[Some(0)], &mut c, 21_000, &store), None, "penalty window");
+    }
+
+    #[test]
+    fn a_refetch_that_cannot_be_recorded_releases_its_waiters() {
+        let (mut c, store, mut http) = served(2_000);
+        let mut w = WorkerState::new(1, 20_000);
+        w.wait_for_keys(Attempt::First, 5, &[0], &[Some(0)], &mut c, 20_000, &store);
+        c.tick(20_100, &store, &mut http);
+        store.1.set(true);
+        let ev = c.on_response(2, Some(500), None, 20_200, &store, &mut http);
+        assert_eq!(ev, vec![crate::lifecycle::Event::StateConflict { source: 0 }]);
+        assert_eq!(w.release(20_300, &c.sources), vec![5], "not held until the deadline");
     }
 
     #[test]
