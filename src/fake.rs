@@ -106,6 +106,8 @@ pub struct Fake<'a> {
     pub state: HashMap<String, String>,
     pub store: &'a Store,
     pub http: Http,
+    /// The call response `call_response` delivers (status, body).
+    pub response: (Option<u32>, Option<Vec<u8>>),
     sink: SharedStats<'a>,
 }
 
@@ -133,6 +135,7 @@ impl<'a> Fake<'a> {
             state: HashMap::new(),
             store,
             http: Http::default(),
+            response: (None, None),
             sink: SharedStats(stats),
         }
     }
@@ -212,5 +215,9 @@ impl FilterHost for Fake<'_> {
     }
     fn metrics(&mut self) -> &mut dyn MetricSink {
         &mut self.sink
+    }
+    fn call_response(&self, max_body: usize) -> (Option<u32>, Option<Vec<u8>>) {
+        let (status, body) = self.response.clone();
+        (status, body.map(|b| b.into_iter().take(max_body).collect()))
     }
 }

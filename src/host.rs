@@ -31,6 +31,9 @@ pub trait FilterHost {
     fn lifecycle(&mut self) -> (&dyn SharedStore, &mut dyn HttpClient);
     /// Where counters and gauges go.
     fn metrics(&mut self) -> &mut dyn MetricSink;
+    /// The `:status` (`None` when the call failed) and up to `max_body` bytes of body of the
+    /// call response being delivered.
+    fn call_response(&self, max_body: usize) -> (Option<u32>, Option<Vec<u8>>);
 }
 
 /// The host: Envoy, through proxy-wasm.
@@ -87,5 +90,9 @@ impl FilterHost for EnvoyHost {
 
     fn metrics(&mut self) -> &mut dyn MetricSink {
         &mut self.metrics
+    }
+
+    fn call_response(&self, max_body: usize) -> (Option<u32>, Option<Vec<u8>>) {
+        wasm_host::store::call_response(max_body)
     }
 }

@@ -68,9 +68,7 @@ impl Context for Root {
         let Some(vm) = &self.vm else { return };
         let Ok(mut vm) = vm.try_borrow_mut() else { return };
         let Vm { worker, host } = &mut *vm;
-        if worker.keys.on_response(token_id, &mut worker.metrics) {
-            worker.refresh_keys(host, host.now_ms());
-        }
+        worker.on_response(host, token_id);
     }
 
     fn on_done(&mut self) -> bool {

@@ -250,8 +250,11 @@ fn an_unknown_kid_waits_for_the_refetch_and_then_passes() {
     w.tick(&mut host);
     let (token, path) = host.http.sent[0].clone();
     assert_eq!(path, "/jwks");
-    let body = testkit::jwks(&[&testkit::rsa_a()]).to_string().into_bytes();
-    w.keys.coordinator.on_response(token, Some(200), Some(body), host.now_ms, &envoy.store, &mut host.http);
+    host.response = (Some(200), Some(testkit::jwks(&[&testkit::rsa_a()]).to_string().into_bytes()));
+    assert!(!w.on_response(&mut host, token + 1), "not a call of ours");
+    assert!(w.on_response(&mut host, token));
+    assert_eq!(host.stat("jwks.idp.fetch_success"), Some(1));
+    assert_eq!(host.stat("jwks.idp.keys"), Some(1));
     host.now_ms += 100;
     w.tick(&mut host);
     let rotated = bearer(&testkit::rsa_b(), "alice");
@@ -262,8 +265,8 @@ fn an_unknown_kid_waits_for_the_refetch_and_then_passes() {
     assert!(w.tick(&mut host).is_empty(), "the refetch is under way");
     let (token, _) = *host.http.sent.last().unwrap();
     assert_eq!(host.http.sent.len(), 2, "the unknown kid started one refetch");
-    let body = testkit::jwks(&[&testkit::rsa_a(), &testkit::rsa_b()]).to_string().into_bytes();
-    w.keys.coordinator.on_response(token, Some(200), Some(body), host.now_ms, &envoy.store, &mut host.http);
+    host.response = (Some(200), Some(testkit::jwks(&[&testkit::rsa_a(), &testkit::rsa_b()]).to_string().into_bytes()));
+    assert!(w.on_response(&mut host, token));
     host.now_ms += 100;
     assert_eq!(w.tick(&mut host), vec![7], "the new keys release the waiter");
     assert_eq!(w.handle(&mut host, 7, Attempt::Resumed), Verdict::Continue);
@@ -295,4 +298,26 @@ fn a_request_that_goes_away_while_waiting_is_not_resumed() {
     w.forget(7);
     host.now_ms += 10_000;
     assert!(w.tick(&mut host).is_empty());
+}
+
+#[test]
+fn a_failed_fetch_is_counted_and_keeps_the_last_good_keys() {
+    let envoy = Envoy::default();
+    let mut w = worker(json!({}));
+    let mut host = Fake::new(&envoy.store, &envoy.stats, now_ms());
+    w.tick(&mut host);
+    host.now_ms += 100;
+    w.tick(&mut host);
+    host.response = (Some(200), Some(testkit::jwks(&[&testkit::rsa_a()]).to_string().into_bytes()));
+    let token = host.http.sent[0].0;
+    assert!(w.on_response(&mut host, token));
+    // The refresh interval (600 s) later, the IdP answers 500.
+    host.now_ms += 600_000;
+    w.tick(&mut host);
+    assert_eq!(host.http.sent.len(), 2, "the scheduled refresh");
+    host.response = (Some(500), Some(b"oops".to_vec()));
+    let token = host.http.sent[1].0;
+    assert!(w.on_response(&mut host, token));
+    assert_eq!(host.stat("jwks.idp.fetch_failure.status"), Some(1));
+    assert_eq!(get(&mut w, &mut host, "/api", &[("authorization", &bearer(&testkit::rsa_a(), "alice"))]), Verdict::Continue);
 }

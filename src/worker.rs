@@ -158,6 +158,21 @@ impl Worker {
         self.state.release(now, &self.keys.coordinator.sources)
     }
 
+    /// Handles the response to an HTTP call; `false` if it was not one of this worker's JWKS
+    /// fetches.
+    pub fn on_response(&mut self, host: &mut dyn FilterHost, token: u32) -> bool {
+        if !self.keys.coordinator.owns(token) {
+            return false;
+        }
+        let (status, body) = host.call_response(self.keys.max_body());
+        let now = host.now_ms();
+        let (store, http) = host.lifecycle();
+        self.keys.on_response_at(token, status, body, now, store, http, &mut self.metrics);
+        self.sync_cache();
+        self.metrics.flush(host.metrics());
+        true
+    }
+
     /// Adds the change in this worker's cache size to the shared gauge, so it reads the sum
     /// over workers.
     fn report_cache_entries(&mut self) {

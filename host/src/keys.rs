@@ -119,15 +119,34 @@ impl KeyRuntime {
         if !self.coordinator.owns(token) {
             return false;
         }
-        let max = self.coordinator.sources.iter().map(|s| s.remote.max_bytes).max().unwrap_or(1 << 20);
-        let (status, body) = store::call_response(max);
-        let now = abi::now_ms();
-        let mut events = self.coordinator.on_response(token, status, body, now, &EnvoyStore, &mut EnvoyHttp);
-        events.extend(self.coordinator.poll(now, &EnvoyStore));
-        self.report(&events, m);
-        self.gauges(now, m);
+        let (status, body) = store::call_response(self.max_body());
+        self.on_response_at(token, status, body, abi::now_ms(), &EnvoyStore, &mut EnvoyHttp, m);
         m.flush(&mut EnvoyMetrics);
         true
+    }
+
+    /// The most body bytes worth reading from a response (one past it shows an oversized body).
+    pub fn max_body(&self) -> usize {
+        self.coordinator.sources.iter().map(|s| s.remote.max_bytes).max().unwrap_or(1 << 20)
+    }
+
+    /// [`KeyRuntime::on_response`] on any host, with the response already read, without the
+    /// flush.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_response_at(
+        &mut self,
+        token: u32,
+        status: Option<u32>,
+        body: Option<Vec<u8>>,
+        now: u64,
+        store: &dyn SharedStore,
+        http: &mut dyn HttpClient,
+        m: &mut Metrics,
+    ) {
+        let mut events = self.coordinator.on_response(token, status, body, now, store, http);
+        events.extend(self.coordinator.poll(now, store));
+        self.report(&events, m);
+        self.gauges(now, m);
     }
 
     fn gauges(&self, now: u64, m: &mut Metrics) {
