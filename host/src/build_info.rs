@@ -30,7 +30,8 @@ pub fn gauge_name() -> String {
     metrics::name(&["build_info", &VERSION.replace('.', "_"), COMMIT])
 }
 
-/// Logs the build once and sets the `build_info` gauge to 1; call from `on_configure`.
+/// Logs the build once and sets the `build_info` gauge to 1 (Envoy sees it at the next
+/// [`Metrics::flush`]); call from `on_configure`.
 pub fn announce(module: &str, metrics: &mut Metrics) {
     log::info!("{}", line(module));
     metrics.gauge(&gauge_name(), 1);
