@@ -5,11 +5,15 @@
 //!   itself when no fetcher runs), and resumes requests that waited for a kid-miss refetch.
 //! - [`Filter`] (one per request): hands the request to [`worker::Worker::handle`].
 //!
+//! - [`jwks_fetcher::Fetcher`]: the same module loaded with `root_id: jwks-fetcher` is the
+//!   fetcher service ([`roles`]).
+//!
 //! Host calls go through `wasm_host::abi`, which never panics; `RefCell` borrows use
 //! `try_borrow_mut`, so a re-entrant callback is refused rather than aborting the VM.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod roles;
 pub mod state;
 pub mod worker;
 
@@ -28,7 +32,8 @@ const TICK: Duration = Duration::from_millis(100);
 
 proxy_wasm::main! {{
     wasm_host::logging::init("jwt-filter");
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
+    // One module, two roles: the filter, or the jwks-fetcher when the plugin's root_id says so.
+    proxy_wasm::set_root_context(roles::new_root);
 }}
 
 /// The root context of a worker VM.
