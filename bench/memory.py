@@ -40,6 +40,7 @@ JWKS_PATH = "/bench/jwks.json"
 BEGIN = "<!-- bench-memory:begin -->"
 END = "<!-- bench-memory:end -->"
 MiB = 1024 * 1024
+RELEASE_BYTES = 64 * MiB
 run.WASM = os.environ.get("BENCH_WASM_DIR", run.WASM)
 
 
@@ -53,14 +54,17 @@ def upstream_config(keys):
     return cfg
 
 
-def filter_config():
-    return {
+def filter_config(cache=True):
+    cfg = {
         "providers": {"cognito": {
             "cognito": {"region": "us-east-1", "user_pool_id": "us-east-1_BenchPool", "token_use": "access",
                         "client_ids": ["bench-client"]},
             "jwks": {"cluster": "upstream", "path": JWKS_PATH, "authority": "jwks.bench"},
         }},
     }
+    if not cache:
+        cfg["cache"] = {"max_entries": 0}
+    return cfg
 
 
 def fetcher_extension():
@@ -85,11 +89,17 @@ def envoy_config(row, keys):
         "jwt_authn": [native],
         "filter": [run.wasm_filter("jwt", filter_config())],
         "filter_fetcher": [run.wasm_filter("jwt", filter_config())],
+        "filter_fetcher_release": [run.wasm_filter("jwt", filter_config())],
+        "filter_nocache": [run.wasm_filter("jwt", filter_config(cache=False))],
     }[row]
     cfg = run.test_config(keys, with_filters=False)
     cfg["static_resources"]["listeners"] = [run.listener(row, PORT, filters)]
-    if row == "filter_fetcher":
+    if row.startswith("filter_fetcher"):
         cfg["bootstrap_extensions"] = fetcher_extension()
+    if row == "filter_fetcher_release":
+        # Envoy hands free tcmalloc pages back to the kernel every second (what is left of V8's
+        # compile-time high-water mark once the module is compiled).
+        cfg["memory_allocator_manager"] = {"bytes_to_release": str(RELEASE_BYTES), "memory_release_interval": "1s"}
     return cfg
 
 
@@ -144,6 +154,17 @@ def admin_memory():
     return {k: int(v) / MiB for k, v in m.items() if str(v).isdigit()}
 
 
+def wait_released(deadline_s=20):
+    """Waits until Envoy's allocator manager has released the free page heap (pageheap_free
+    under 1 MiB), with a deadline; returns the last /memory reading."""
+    deadline = time.time() + deadline_s
+    mem = admin_memory()
+    while time.time() < deadline and mem.get("pageheap_free", 0) >= 1:
+        time.sleep(0.2)
+        mem = admin_memory()
+    return mem
+
+
 ROWS = [
     ("none", "no filter"),
     ("noop", "a no-op proxy-wasm filter (the V8 floor)"),
@@ -151,6 +172,9 @@ ROWS = [
     ("filter", "this filter, no fetcher"),
     ("filter_fetcher", "this filter + jwks-fetcher"),
 ]
+# Measured on request only (BENCH_MEMORY_ROWS=filter_fetcher_release), for the breakdown.
+EXTRA_ROWS = [("filter_fetcher_release", "this filter + jwks-fetcher, Envoy releasing free heap every second"),
+              ("filter_nocache", "this filter, token cache off")]
 
 
 def measure(keys, tokens, row, workers):
@@ -164,10 +188,13 @@ def measure(keys, tokens, row, workers):
         if bad:
             raise SystemExit(f"{row} ({workers} workers): {bad} of {len(tokens)} requests were not answered 200")
         mem = admin_memory()
+        if row == "filter_fetcher_release":
+            mem = wait_released()
         r = {"rss_ready": rss_ready, "rss": env.rss_mib(), "allocated": mem.get("allocated", 0),
-             "heap_size": mem.get("heap_size", 0)}
+             "heap_size": mem.get("heap_size", 0), "pageheap_free": mem.get("pageheap_free", 0),
+             "pageheap_unmapped": mem.get("pageheap_unmapped", 0)}
         run.log(f"{row:15} {workers} worker(s): RSS {r['rss']:.1f} MiB (at ready {rss_ready:.1f}); "
-                f"allocated {r['allocated']:.1f}, heap_size {r['heap_size']:.1f}")
+                f"allocated {r['allocated']:.1f}, heap_size {r['heap_size']:.1f}, free {r['pageheap_free']:.1f}, unmapped {r['pageheap_unmapped']:.1f}")
         return r
     finally:
         env.stop()
@@ -218,15 +245,16 @@ def main():
     up = run.Envoy("mem-upstream", upstream_config(keys), 1, admin=run.UPSTREAM_ADMIN)
     try:
         only = os.environ.get("BENCH_MEMORY_ROWS")
+        wanted = only.split(",") if only else [row for row, _ in ROWS]
         for w in WORKERS:
-            for row, _ in ROWS:
-                if not only or row in only.split(","):
+            for row, _ in ROWS + EXTRA_ROWS:
+                if row in wanted:
                     results[(row, w)] = measure(keys, tokens, row, w)
     finally:
         up.stop()
     with open(os.path.join(run.BUILD, "memory.json"), "w") as f:
         json.dump({f"{r}/{w}": v for (r, w), v in results.items()}, f, indent=1)
-    if len(results) < len(ROWS) * len(WORKERS):
+    if any((row, w) not in results for row, _ in ROWS for w in WORKERS):
         return  # a partial run (BENCH_MEMORY_ROWS): the log and memory.json only
     section = table(results)
     write(section)
