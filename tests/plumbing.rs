@@ -85,6 +85,8 @@ fn one_key_per_token_and_one_method_per_request() {
     s.refused("access_token + access%5Ftoken", r, 401, &invalid_token("more than one token"));
     let r = s.send(&format!("/api?%61ccess_token={good}&access%5ftoken={good}"), &[]);
     s.refused("two encoded spellings", r, 401, &invalid_token("more than one token"));
+    let r = s.send(&format!("/api?x=1;access_token={forged}&access_token={good}"), &[]);
+    s.refused("behind a ';'", r, 401, &invalid_token("more than one token"));
 
     // A broken escape in a parameter name: which parameter it is cannot be told.
     let r = s.send(&format!("/api?x%zz=1&access_token={good}"), &[]);
@@ -114,7 +116,7 @@ fn one_key_per_token_and_one_method_per_request() {
     // Every refusal counted under its own reason.
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.kid_required"), 1), Some(1));
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.multiple_sources"), 4), Some(4));
-    assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.ambiguous"), 2), Some(2));
+    assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.ambiguous"), 3), Some(3));
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.malformed_query"), 2), Some(2));
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.malformed"), 1), Some(1));
     let logs = s.envoy.logs();

@@ -202,6 +202,11 @@ fn from_query<'a>(path: &'a str, name: &str) -> Result<Option<&'a str>, AuthErro
             }
             found = Some(non_empty(v, name)?);
         }
+        // Some upstreams (Python before 3.9.2, Go before 1.17) also split on ';': the token
+        // parameter hidden behind one would reach them unverified.
+        if pair.split(';').skip(1).any(|piece| name_is(pair_name(piece), name) == Some(true)) {
+            return Err(AuthError::with(Denial::Ambiguous, format!("query parameter {name} after a ';'")));
+        }
     }
     Ok(found)
 }
@@ -325,6 +330,10 @@ mod tests {
                 assert_eq!(r, Err(Denial::MalformedQuery), "{broken}");
             }
         }
+        // Behind a ';' (a separator to some upstreams): refused, whatever the rest holds.
+        assert_eq!(found("/a?x=1;access_token=B&access_token=A"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?x=1;%61ccess_token=B"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?x=a;b&access_token=A"), Ok(Some("A")), "a ';' in another value is fine");
         // A broken escape in a value is the value's business (the token parser refuses it).
         assert_eq!(found("/a?x=%zz&access_token=tok"), Ok(Some("tok")));
         assert_eq!(remove_param("/a?x=1&access%5Ftoken=A&y=2&%61ccess_token=B", "access_token"), "/a?x=1&y=2");
