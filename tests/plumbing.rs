@@ -122,3 +122,28 @@ fn one_key_per_token_and_one_method_per_request() {
     let logs = s.envoy.logs();
     assert!(!logs.contains(&good) && !logs.contains(&no_kid), "a token reached Envoy's log");
 }
+
+/// The JWKS call through `abi::dispatch_http_call` to a cluster Envoy does not have: Envoy
+/// answers BadArgument, the filter counts a dispatch failure and keeps serving (503 while it
+/// has no keys) instead of aborting the VM.
+#[test]
+fn a_refused_http_call_is_an_error_not_an_abort() {
+    let upstream = Server::upstream();
+    let mut envoy = Envoy::start(&Setup::single(cognito_remote(600), upstream.port, None));
+    let failures = "wasmcustom.jwt_filter.jwks.cognito.fetch_failure.dispatch";
+    assert!(
+        envoy.wait_for(std::time::Duration::from_secs(10), || envoy.stat(failures).is_some_and(|n| n >= 1)),
+        "no dispatch failure counted: {:?}",
+        envoy.stat(failures)
+    );
+    let good = access_token(&testkit::rsa_a(), "andrew");
+    for _ in 0..3 {
+        let r = request(envoy.port(), "GET", "/api", &[bearer(&good)]).unwrap();
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+    }
+    assert_eq!(upstream.count(), 0);
+    assert!(envoy.running());
+    let logs = envoy.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+}
