@@ -148,8 +148,11 @@ fn prometheus() -> String {
     get(ADMIN, "/stats/prometheus").map(|r| r.text()).unwrap_or_default()
 }
 
+/// A series' labels and its value.
+type Sample = (BTreeMap<String, String>, f64);
+
 /// `/stats/prometheus` parsed: metric name -> [(labels, value)].
-fn series(text: &str) -> BTreeMap<String, Vec<(BTreeMap<String, String>, f64)>> {
+fn series(text: &str) -> BTreeMap<String, Vec<Sample>> {
     let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
         let Some((head, value)) = line.rsplit_once(' ') else { continue };
