@@ -68,7 +68,12 @@ for minor in "${minors[@]}"; do
   for s in "${suites[@]}"; do
     log=$out/$chosen-$s.log
     echo "== Envoy $chosen: suite $s (waiting for the lock) ..."
-    ENVOY_IMAGE=$image flock "$lock" cargo test -q -p jwt-filter --test "$s" > "$log" 2>&1
+    # The OCI image test runs no Envoy (it inspects the wasm image and the WasmPlugin url, which
+    # names jwt-filter-wasm, not a per-checkout OCI_IMAGE): the same on every version, so left
+    # to `make test` and named as skipped in the table.
+    skip=()
+    if [ "$s" = deploy ]; then skip=(-- --skip oci_image_holds_the_filter_as_plugin_wasm_in_its_last_layer); fi
+    ENVOY_IMAGE=$image flock "$lock" cargo test -q -p jwt-filter --test "$s" "${skip[@]}" > "$log" 2>&1
     rc=$?
     summary=$(grep -E '^test result:' "$log" | tail -1 | sed -E 's/^test result: ([a-zA-Z]+)\. ([0-9]+) passed; ([0-9]+) failed.*/\2 passed, \3 failed/')
     failed=$(grep -E '^    [a-z0-9_:]+$' "$log" | sed 's/^ *//' | tr '\n' ' ')
@@ -85,7 +90,7 @@ for minor in "${minors[@]}"; do
 done
 
 {
-  echo "| Envoy minor | Tested release | Istio release shipping it | Result (suites filter, lifecycle, deploy) |"
+  echo "| Envoy minor | Tested release | Istio release shipping it | Result (suites filter, lifecycle, deploy; deploy without its OCI-image test, which runs no Envoy) |"
   echo "|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
