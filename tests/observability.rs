@@ -259,6 +259,7 @@ fn every_series_the_alerts_and_the_dashboard_use_is_exported_with_its_labels() {
         let p = prometheus();
         value(&p, "jwt_filter_provider_allowed", &cognito) >= 6.0
             && value(&p, "jwt_filter_jwks_kid_miss_refetch", &cognito) >= 1.0
+            && value(&p, "jwt_filter_jwks_keys", &cognito) >= 2.0
             && value(&p, "jwt_filter_provider_denied", &[("provider", "cognito"), ("reason", "scope")]) >= 1.0
     });
     let prom = prometheus();
