@@ -36,25 +36,35 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
     Err(ConfigError { field: field.into(), message: message.into() })
 }
 
-/// Turns a serde error into a [`ConfigError`] whose field is `at`, extended with the unknown or
-/// missing member serde names.
+/// The hint added to errors inside a requirement, which serde can only call "unknown variant".
+const REQUIREMENT_FORMS: &str = "one of {\"provider\": name}, {\"any\": [..]}, {\"all\": [..]}, {\"allow_missing\": [..]}, {\"allow_missing_or_failed\": [..]}, \"none\"";
+
+/// Turns a serde error into a [`ConfigError`] whose field is the full path serde_path_to_error
+/// tracked (`providers.cognito.jwks.refresh_seconds`, `rules[0].match`), extended with the
+/// unknown or missing member serde names.
 fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
     let msg = e.to_string();
-    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let mut message = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let at = if at == "." { String::new() } else { at.to_string() };
     let named = ["unknown field `", "missing field `"]
         .iter()
-        .find_map(|p| msg.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
+        .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
     let field = match (at.is_empty(), named) {
         (true, Some(f)) => f,
+        (false, Some(f)) if at == f || at.ends_with(&format!(".{f}")) => at,
         (false, Some(f)) => format!("{at}.{f}"),
         (true, None) => "(document)".to_string(),
-        (false, None) => at.to_string(),
+        (false, None) => at,
     };
-    ConfigError { field, message: msg }
+    let in_requirement = field.split('.').any(|seg| seg == "requires" || seg == "default_requires");
+    if in_requirement && !message.contains("unknown provider") {
+        message = format!("{message} ({REQUIREMENT_FORMS})");
+    }
+    ConfigError { field, message }
 }
 
-fn parse_at<T: for<'de> Deserialize<'de>>(at: &str, v: Value) -> Result<T, ConfigError> {
-    serde_json::from_value(v).map_err(|e| serde_err(at, &e))
+fn parse_doc(doc: Value) -> Result<RawConfig, ConfigError> {
+    serde_path_to_error::deserialize(doc).map_err(|e| serde_err(&e.path().to_string(), e.inner()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -63,11 +73,11 @@ fn parse_at<T: for<'de> Deserialize<'de>>(at: &str, v: Value) -> Result<T, Confi
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    providers: BTreeMap<String, Value>,
+    providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
-    rules: Vec<Value>,
+    rules: Vec<RawRule>,
     #[serde(default)]
-    default_requires: Option<Value>,
+    default_requires: Option<RawRequirement>,
     #[serde(default)]
     realm: Option<String>,
     #[serde(default)]
@@ -77,7 +87,7 @@ struct RawConfig {
     #[serde(default)]
     on_keys_unavailable: Option<UnavailableMode>,
     #[serde(default)]
-    cache: Option<Value>,
+    cache: Option<RawCache>,
     #[serde(default)]
     crypto: Option<CryptoMode>,
     #[serde(default)]
@@ -98,7 +108,7 @@ struct RawProvider {
     #[serde(default)]
     allow_any_audience: bool,
     #[serde(default)]
-    jwks: Option<Value>,
+    jwks: Option<RawJwks>,
     #[serde(default)]
     from_headers: Option<Vec<RawHeaderSource>>,
     #[serde(default)]
@@ -120,7 +130,7 @@ struct RawProvider {
     #[serde(default)]
     scopes: Vec<String>,
     #[serde(default)]
-    output: Option<Value>,
+    output: Option<RawOutput>,
 }
 
 fn yes() -> bool {
@@ -220,7 +230,7 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 struct RawRule {
     #[serde(rename = "match")]
     when: RawMatch,
-    requires: Value,
+    requires: RawRequirement,
     #[serde(default)]
     groups: Vec<String>,
     #[serde(default)]
@@ -428,7 +438,7 @@ impl Config {
         if !doc.is_object() {
             return err("(document)", "must be a JSON object");
         }
-        let raw: RawConfig = parse_at("", doc)?;
+        let raw = parse_doc(doc)?;
         compile(raw)
     }
 
@@ -459,24 +469,21 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         return err("max_token_bytes", "must be between 64 and 1048576");
     }
     let mut providers = Vec::with_capacity(raw.providers.len());
-    for (name, v) in raw.providers {
-        providers.push(compile_provider(&name, v)?);
+    for (name, p) in raw.providers {
+        providers.push(compile_provider(&name, p)?);
     }
     let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
     let mut rules = Vec::with_capacity(raw.rules.len());
-    for (i, v) in raw.rules.into_iter().enumerate() {
-        rules.push(compile_rule(&format!("rules[{i}]"), v, &names)?);
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        rules.push(compile_rule(&format!("rules[{i}]"), r, &names)?);
     }
     let default_requires = match raw.default_requires {
-        Some(v) => compile_requirement("default_requires", v, &names)?,
+        Some(r) => compile_requirement("default_requires", r, &names)?,
         None => Requirement::Any((0..providers.len()).collect()),
     };
     let cache = match raw.cache {
         None => CacheConfig { max_entries: 10_000, max_bytes: 16 << 20 },
-        Some(v) => {
-            let c: RawCache = parse_at("cache", v)?;
-            CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) }
-        }
+        Some(c) => CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) },
     };
     let mut output_headers: Vec<String> = Vec::new();
     for p in &providers {
@@ -533,12 +540,11 @@ fn non_empty_list(field: &str, list: &[String]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn compile_provider(name: &str, v: Value) -> Result<Provider, ConfigError> {
+fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigError> {
     let at = format!("providers.{name}");
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return err(&at, "provider names use letters, digits, '_' and '-' (they appear in stats)");
     }
-    let raw: RawProvider = parse_at(&at, v)?;
     let cognito = raw.cognito.as_ref();
     if let Some(c) = cognito {
         let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -655,11 +661,10 @@ fn compile_provider(name: &str, v: Value) -> Result<Provider, ConfigError> {
     })
 }
 
-fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
-    let Some(v) = v else {
+fn compile_jwks(at: &str, raw: Option<RawJwks>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
+    let Some(raw) = raw else {
         return err(at, "missing (give inline keys, or a cluster to fetch them from)");
     };
-    let raw: RawJwks = parse_at(at, v)?;
     if let Some(inline) = raw.inline {
         if raw.cluster.is_some() || raw.path.is_some() || raw.authority.is_some() || raw.discovery {
             return err(format!("{at}.inline"), "inline keys cannot be combined with cluster, path, authority or discovery");
@@ -734,9 +739,8 @@ fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCo
     Ok(KeySource::Remote(remote))
 }
 
-fn compile_output(at: &str, v: Option<Value>) -> Result<Output, ConfigError> {
-    let Some(v) = v else { return Ok(Output::default()) };
-    let raw: RawOutput = parse_at(at, v)?;
+fn compile_output(at: &str, raw: Option<RawOutput>) -> Result<Output, ConfigError> {
+    let Some(raw) = raw else { return Ok(Output::default()) };
     let user_header = match raw.user_header {
         Some(h) => Some(check_header_name(&format!("{at}.user_header"), &h)?),
         None => None,
@@ -790,14 +794,7 @@ fn provider_ids(at: &str, list: &[String], names: &[String]) -> Result<Vec<Provi
         .collect()
 }
 
-fn compile_requirement(at: &str, v: Value, names: &[String]) -> Result<Requirement, ConfigError> {
-    let raw: RawRequirement = serde_json::from_value(v).map_err(|e| ConfigError {
-        field: at.to_string(),
-        message: format!(
-            "{} (one of {{\"provider\": name}}, {{\"any\": [..]}}, {{\"all\": [..]}}, {{\"allow_missing\": [..]}}, {{\"allow_missing_or_failed\": [..]}}, \"none\")",
-            e.to_string().rsplit_once(" at line ").map_or(e.to_string(), |(m, _)| m.to_string())
-        ),
-    })?;
+fn compile_requirement(at: &str, raw: RawRequirement, names: &[String]) -> Result<Requirement, ConfigError> {
     Ok(match raw {
         RawRequirement::Provider(p) => Requirement::Any(provider_ids(&format!("{at}.provider"), &[p], names)?),
         RawRequirement::Any(l) => Requirement::Any(provider_ids(&format!("{at}.any"), &l, names)?),
@@ -810,8 +807,7 @@ fn compile_requirement(at: &str, v: Value, names: &[String]) -> Result<Requireme
     })
 }
 
-fn compile_rule(at: &str, v: Value, names: &[String]) -> Result<Rule, ConfigError> {
-    let raw: RawRule = parse_at(at, v)?;
+fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, ConfigError> {
     let m = raw.when;
     let path = match (m.prefix, m.exact, m.regex) {
         (Some(p), None, None) => PathMatch::Prefix(p),
@@ -936,6 +932,38 @@ mod tests {
         let mut v = cognito();
         v["providers"]["cognito"]["output"] = json!({"user_header": "bad header"});
         assert_eq!(field(&v), "providers.cognito.output.user_header");
+    }
+
+    fn message(v: &Value) -> String {
+        parse(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn serde_errors_carry_the_full_path() {
+        let mut v = cognito();
+        v["providers"]["cognito"]["jwks"]["refresh_seconds"] = json!("often");
+        assert_eq!(
+            message(&v),
+            "invalid configuration: providers.cognito.jwks.refresh_seconds: invalid type: string \"often\", expected u64"
+        );
+        let mut v = cognito();
+        v["providrs"] = v["providers"].clone();
+        let m = message(&v);
+        assert!(m.starts_with("invalid configuration: providrs: unknown field `providrs`, expected one of `providers`"), "{m}");
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/"}, "requires": "none"}, {"match": {"prefix": "/", "methods": "GET"}, "requires": "none"}]);
+        assert_eq!(field(&v), "rules[1].match.methods");
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"one_of": ["cognito"]}}]);
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field, "rules[0].requires");
+        assert!(e.message.contains("allow_missing_or_failed"), "{}", e.message);
+        let mut v = cognito();
+        v["providers"]["cognito"]["cognito"] = json!({"region": "us-east-1", "user_pool_id": "us-east-1_Abc"});
+        assert_eq!(message(&v), "invalid configuration: providers.cognito.cognito.token_use: missing field `token_use`");
+        let mut v = cognito();
+        v["cache"] = json!({"max_entries": -1});
+        assert_eq!(field(&v), "cache.max_entries");
     }
 
     #[test]
