@@ -8,6 +8,7 @@
 //! - [`config`], [`rules`], [`output`]: the configuration, routing, and upstream headers.
 //! - [`authn`], [`cache`]: the per-request decision and the verified-token cache.
 //! - [`error`]: one refusal enum and the one function that maps it to a reply.
+//! - [`trace`]: the steps of a decision, for `jwt-filter explain` (a no-op in the filter).
 //! - [`shared`], [`lifecycle`]: the shared-data records and the JWKS fetch schedule that all
 //!   workers and the fetcher agree on.
 
@@ -30,3 +31,4 @@ pub mod output;
 pub mod policy;
 pub mod rules;
 pub mod shared;
+pub mod trace;
