@@ -509,7 +509,15 @@ fn render(doc: &Value) -> String {
             "token" if st.get("error").is_some() => line("token", format!("{}: {}", s(&st["source"]), s(&st["error"]))),
             "token" => line("token", format!("found in {}, {} bytes", s(&st["source"]), s(&st["bytes"]))),
             "cache" => line("cache", format!("verified before for {}", s(&st["provider"]))),
-            "header" => line("header", format!("alg {}, kid {}, iss {}", s(&st["alg"]), s(&st["kid"]), s(st.pointer("/claims/iss").unwrap_or(&Value::Null)))),
+            "header" => line(
+                "header",
+                format!(
+                    "alg {}, kid {}, iss {}",
+                    s(&st["alg"]),
+                    s(&st["kid"]),
+                    s(st.pointer("/claims/iss").unwrap_or(&Value::Null))
+                ),
+            ),
             "refused" => line("refused", s(&st["reason"])),
             "issuer" => {
                 let m = st["matching_iss"].as_array().map(|a| a.iter().map(s).collect::<Vec<_>>().join(", ")).unwrap_or_default();

@@ -2,23 +2,9 @@
 //! `on_configure` does, `explain` shows step by step what the filter would decide for a token,
 //! and `schema` prints the JSON Schema of the configuration.
 
-mod explain;
-mod load;
-mod time;
-
 use jwt_core::config::Config;
+use jwt_filter_cli::{explain, load, usage, USAGE};
 use std::process::ExitCode;
-
-const USAGE: &str = "usage:
-  jwt-filter check FILE
-      Validate the filter configuration(s) in FILE (JSON config, Istio WasmPlugin YAML, or
-      Envoy bootstrap/listener YAML/JSON) as on_configure does. Exit 0 valid, 1 invalid.
-  jwt-filter explain --config FILE [--jwks JWKS.json | --jwks NAME=JWKS.json]... [--provider NAME]
-                     [--method M] [--path P] [--header 'name: value']... [--now UNIX] [--json] [TOKEN|-]
-      Show each step of the filter's decision for TOKEN ('-': read stdin; absent: the request
-      carries no token unless a --header does). Exit 0 allowed, 1 refused, 2 usage error.
-  jwt-filter schema
-      Print the JSON Schema of the configuration.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,12 +19,6 @@ fn main() -> ExitCode {
         _ => usage("expected check, explain or schema"),
     };
     ExitCode::from(code)
-}
-
-/// Prints a usage error; returns exit code 2.
-pub fn usage(msg: &str) -> u8 {
-    eprintln!("jwt-filter: {msg}\n{USAGE}");
-    2
 }
 
 fn check(args: &[String]) -> u8 {
