@@ -200,10 +200,7 @@ fn shipped_schema_is_the_generated_one() {
 fn shipped_configs() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let mut blocks = readme.split("```").skip(1).step_by(2);
-    let mut n = 0;
-    while let Some(b) = blocks.next() {
-        n += 1;
+    for (n, b) in readme.split("```").skip(1).step_by(2).enumerate() {
         let (lang, body) = b.split_once('\n').unwrap_or(("", ""));
         let configs = match lang.trim() {
             "json" if body.contains("\"providers\"") => jwt_filter_cli::load::configs(body).unwrap(),
