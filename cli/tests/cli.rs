@@ -59,7 +59,7 @@ fn check_names_misspelt_and_mistyped_fields() {
     let o = run(&["check", &typo], None);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stdout(&o).contains("invalid configuration: providrs: unknown field `providrs`, expected one of `providers`"),
+        stdout(&o).contains("invalid configuration: providrs: unknown field `providrs`, expected one of `$schema`, `providers`"),
         "{}",
         stdout(&o)
     );

@@ -74,6 +74,9 @@ fn parse_doc(doc: Value) -> Result<RawConfig, ConfigError> {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 struct RawConfig {
+    /// Where editors find the JSON Schema of this document; ignored by the filter.
+    #[serde(rename = "$schema", default)]
+    _schema: Option<String>,
     providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     rules: Vec<RawRule>,
@@ -981,7 +984,10 @@ mod tests {
         let mut v = cognito();
         v["providrs"] = v["providers"].clone();
         let m = message(&v);
-        assert!(m.starts_with("invalid configuration: providrs: unknown field `providrs`, expected one of `providers`"), "{m}");
+        assert!(
+            m.starts_with("invalid configuration: providrs: unknown field `providrs`, expected one of `$schema`, `providers`"),
+            "{m}"
+        );
         let mut v = cognito();
         v["rules"] = json!([{"match": {"prefix": "/"}, "requires": "none"}, {"match": {"prefix": "/", "methods": "GET"}, "requires": "none"}]);
         assert_eq!(field(&v), "rules[1].match.methods");
@@ -993,6 +999,9 @@ mod tests {
         let mut v = cognito();
         v["providers"]["cognito"]["cognito"] = json!({"region": "us-east-1", "user_pool_id": "us-east-1_Abc"});
         assert_eq!(message(&v), "invalid configuration: providers.cognito.cognito.token_use: missing field `token_use`");
+        let mut v = cognito();
+        v["$schema"] = json!("https://example.com/config.schema.json");
+        assert!(parse(&v).is_ok(), "$schema is for editors and ignored");
         let mut v = cognito();
         v["cache"] = json!({"max_entries": -1});
         assert_eq!(field(&v), "cache.max_entries");
