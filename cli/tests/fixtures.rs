@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-#[allow(unused_imports)]
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
