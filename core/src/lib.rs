@@ -11,6 +11,7 @@
 //! - [`trace`]: the steps of a decision, for `jwt-filter explain` (a no-op in the filter).
 //! - [`shared`], [`lifecycle`]: the shared-data records and the JWKS fetch schedule that all
 //!   workers and the fetcher agree on.
+//! - [`worker`]: a filter worker's request-path policy (clock, re-check, kid-miss waits).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -32,3 +33,4 @@ pub mod policy;
 pub mod rules;
 pub mod shared;
 pub mod trace;
+pub mod worker;
