@@ -73,29 +73,47 @@ fn parse_doc(doc: Value) -> Result<RawConfig, ConfigError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Config"))]
 struct RawConfig {
     /// Where editors find the JSON Schema of this document; ignored by the filter.
     #[serde(rename = "$schema", default)]
     _schema: Option<String>,
+    /// Map of provider name → provider. Names appear in stats and rules (letters, digits, `_`, `-`).
+    /// Required.
     providers: BTreeMap<String, RawProvider>,
+    /// Ordered rules; the first whose `match` holds decides. Default: [].
     #[serde(default)]
     rules: Vec<RawRule>,
+    /// Requirement for requests no rule matches. Default: any provider.
     #[serde(default)]
     default_requires: Option<RawRequirement>,
+    /// `realm` in `WWW-Authenticate`. Default: "envoy".
     #[serde(default)]
     realm: Option<String>,
+    /// Longer tokens are refused before any parsing. Default: 8192.
     #[serde(default)]
     max_token_bytes: Option<usize>,
+    /// Let CORS preflight requests through untouched. Default: true.
     #[serde(default)]
     bypass_cors_preflight: Option<bool>,
+    /// What a request needing a provider without usable keys gets: `"503"` (with `Retry-After`; the client
+    /// keeps its token and retries), `"401"` (as `jwt_authn`), or `"unauthenticated"` (treated as no token:
+    /// passes only where the rule allows missing tokens, else 503). Default: "503".
     #[serde(default)]
     on_keys_unavailable: Option<UnavailableMode>,
+    /// Verified-token cache per worker; `max_entries: 0` turns it off. Default: {"max_entries": 10000,
+    /// "max_bytes": 16777216}.
     #[serde(default)]
     cache: Option<RawCache>,
+    /// `"auto"`: Envoy's BoringSSL (`verify_signature`) for RS*/ES*, pure Rust otherwise and where the host
+    /// lacks it. `"pure_rust"`: never use the host. Default: "auto".
     #[serde(default)]
     crypto: Option<CryptoMode>,
+    /// Put operator detail (`reason`, `detail`) in reply bodies. Default: false.
     #[serde(default)]
     debug: bool,
+    /// Record the outcome in Envoy filter state for access logs and RBAC (see Observability); each value
+    /// costs a host call per request. Default: false.
     #[serde(default)]
     filter_state: Option<bool>,
 }
@@ -103,37 +121,59 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Provider"))]
 struct RawProvider {
+    /// Exact `iss` value. Tokens are matched to providers by it. Required unless cognito.
     #[serde(default)]
     issuer: Option<String>,
+    /// Cognito user pool: `{"region", "user_pool_id", "token_use": "access"|"id"|"any", "client_ids":
+    /// [...]}`. Derives `issuer` (`https://cognito-idp.<region>.amazonaws.com/<pool>`) and the JWKS path
+    /// (`/<pool>/.well-known/jwks.json`). Access tokens are checked on `client_id`, id tokens on `aud`;
+    /// `token_use` must match. `client_ids` is required unless `"allow_any_client": true`.
     #[serde(default)]
     cognito: Option<RawCognito>,
+    /// `aud` (string or array) must hold one of these. Required unless cognito or allow_any_audience.
     #[serde(default)]
     audiences: Option<Vec<String>>,
+    /// Explicitly skip the audience check. Default: false.
     #[serde(default)]
     allow_any_audience: bool,
+    /// Where keys come from: `{"inline": <JWKS object or string>}`, or a remote source (below). Required.
     #[serde(default)]
     jwks: Option<RawJwks>,
+    /// Headers holding the token; the prefix (scheme) is compared case-insensitively. Default: [{"name":
+    /// "authorization", "prefix": "Bearer"}].
     #[serde(default)]
     from_headers: Option<Vec<RawHeaderSource>>,
+    /// Query parameters holding the token; removed from the path before the request goes upstream. Default:
+    /// [].
     #[serde(default)]
     from_params: Vec<String>,
+    /// Cookies holding the token. Default: [].
     #[serde(default)]
     from_cookies: Vec<String>,
+    /// Keep the token header upstream; `false` removes it after verification. Default: true.
     #[serde(default = "yes")]
     forward: bool,
+    /// Refuse tokens without `exp`. Default: true.
     #[serde(default = "yes")]
     require_exp: bool,
+    /// Allowed clock difference for `exp`, `nbf`, `iat`. Default: 60.
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
+    /// Refuse tokens whose `exp - iat` is longer.
     #[serde(default)]
     max_lifetime_seconds: Option<u64>,
+    /// `{"exact": [...], "prefixes": [...]}`: allowed `sub` values (403 otherwise).
     #[serde(default)]
     subjects: Option<RawSubjects>,
+    /// `cognito:groups` must contain one of these (403 otherwise). Default: [].
     #[serde(default)]
     groups: Vec<String>,
+    /// `scope` (space-delimited) must contain all of these (403 otherwise). Default: [].
     #[serde(default)]
     scopes: Vec<String>,
+    /// What goes upstream.
     #[serde(default)]
     output: Option<RawOutput>,
 }
@@ -145,6 +185,7 @@ fn yes() -> bool {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Cognito"))]
 struct RawCognito {
     region: String,
     user_pool_id: String,
@@ -158,6 +199,7 @@ struct RawCognito {
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "TokenUse"))]
 enum RawTokenUse {
     Access,
     Id,
@@ -167,6 +209,7 @@ enum RawTokenUse {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "HeaderSource"))]
 struct RawHeaderSource {
     name: String,
     #[serde(default)]
@@ -176,6 +219,7 @@ struct RawHeaderSource {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Subjects"))]
 struct RawSubjects {
     #[serde(default)]
     exact: Vec<String>,
@@ -186,27 +230,40 @@ struct RawSubjects {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Jwks"))]
 struct RawJwks {
+    /// Keys in the configuration: a JWKS object, or a string holding one.
     #[serde(default)]
     inline: Option<Value>,
+    /// Envoy cluster that reaches the JWKS host (under Istio: `outbound|443||<host>`). Required.
     #[serde(default)]
     cluster: Option<String>,
+    /// `:authority` of the request. Default: the issuer's host.
     #[serde(default)]
     authority: Option<String>,
+    /// JWKS path on the cluster (derived for Cognito; or use `discovery`).
     #[serde(default)]
     path: Option<String>,
+    /// Find the JWKS through `<issuer>/.well-known/openid-configuration`. A `jwks_uri` on the same host is
+    /// followed; another host is logged with the cluster to add. Default: false.
     #[serde(default)]
     discovery: bool,
+    /// Per-request timeout. Default: 5000.
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Refresh interval after a good fetch. Default: 600.
     #[serde(default)]
     refresh_seconds: Option<u64>,
+    /// How long the last good keys keep serving while refreshes fail. Default: 86400.
     #[serde(default)]
     max_stale_seconds: Option<u64>,
+    /// At most one unknown-`kid` refetch per this window, across all workers. Default: 10.
     #[serde(default)]
     kid_miss_penalty_seconds: Option<u64>,
+    /// How long a request with an unknown `kid` may wait for that refetch (0: never wait). Default: 3000.
     #[serde(default)]
     kid_miss_wait_ms: Option<u64>,
+    /// Largest JWKS accepted. Default: 262144.
     #[serde(default)]
     max_bytes: Option<usize>,
 }
@@ -214,16 +271,23 @@ struct RawJwks {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Output"))]
 struct RawOutput {
+    /// Header for the user; `null` turns it off. Default: "x-current-user".
     #[serde(default = "default_user_header", deserialize_with = "nullable")]
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     user_header: Option<String>,
+    /// A list: the header holds only these claims, as compact JSON. Default: all claims.
     #[serde(default)]
     user_claims: Option<Vec<String>>,
+    /// One claim: the header holds its value (strings as they are).
     #[serde(default)]
     user_claim: Option<String>,
+    /// Header → claim. Scalars as they are, arrays joined with commas, objects as JSON; dot paths reach
+    /// nested claims (a top-level claim whose name contains dots wins). Default: {}.
     #[serde(default)]
     claim_headers: BTreeMap<String, String>,
+    /// Header for the raw base64url payload (as `jwt_authn`'s `forward_payload_header`).
     #[serde(default)]
     payload_header: Option<String>,
 }
@@ -240,6 +304,7 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Rule"))]
 struct RawRule {
     #[serde(rename = "match")]
     when: RawMatch,
@@ -255,6 +320,7 @@ struct RawRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Match"))]
 struct RawMatch {
     #[serde(default)]
     prefix: Option<String>,
@@ -271,6 +337,7 @@ struct RawMatch {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "HeaderMatch"))]
 struct RawHeaderMatch {
     name: String,
     #[serde(default)]
@@ -284,6 +351,7 @@ struct RawHeaderMatch {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Condition"))]
 struct RawCondition {
     path: String,
     #[serde(default)]
@@ -295,6 +363,7 @@ struct RawCondition {
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Requirement"))]
 enum RawRequirement {
     Provider(String),
     Any(Vec<String>),
@@ -307,6 +376,7 @@ enum RawRequirement {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Cache"))]
 struct RawCache {
     #[serde(default)]
     max_entries: Option<usize>,
