@@ -263,3 +263,23 @@ fn every_shipped_configuration_validates_and_typos_do_not() {
         assert!(jwt_core::config::Config::parse(bad.to_string().as_bytes()).is_err(), "{what} parsed");
     }
 }
+
+#[test]
+fn explain_reads_a_wasm_plugin_and_per_provider_jwks() {
+    let jwks = jwks_file();
+    let named = format!("cognito={jwks}");
+    let iss = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123";
+    let token = testkit::rsa_a().token(&testkit::cognito_access(iss, "4kq3example2vnc8o1client", "andrew"));
+    let args = ["explain", "--config", "deploy/istio/wasmplugin.yaml", "--jwks", &named, "--path", "/api/x", "--json", &token];
+    let o = run(&args, None);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["outcome"]["decision"], "allow");
+    assert_eq!(doc["outcome"]["upstream_headers"][0]["name"], "x-current-user");
+    let wrong_pool = testkit::rsa_a().token(&testkit::cognito_access(DEMO_ISS, "demo-client", "andrew"));
+    let args = ["explain", "--config", "deploy/istio/wasmplugin.yaml", "--jwks", &named, &wrong_pool];
+    let o = run(&args, None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("none of [cognito] has this issuer"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("DENY 401: unknown_issuer"), "{}", stdout(&o));
+}
