@@ -80,6 +80,9 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
     if o.config.is_empty() {
         return Err("explain needs --config FILE".into());
     }
+    if o.token.as_deref() == Some("") {
+        o.token = None; // an empty stdin: a request without a token
+    }
     Ok(o)
 }
 
