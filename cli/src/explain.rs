@@ -427,9 +427,6 @@ impl Observer for Recorder<'_> {
                     "match": when, "requires": requirement_text(cfg, requirement), "rule_authz": authz.map(authz_text).unwrap_or_default()})
             }
             Step::Found { source, bytes } => json!({"step": "token", "source": source_text(source), "bytes": bytes}),
-            Step::ExtractFailed { source, error } => {
-                json!({"step": "token", "source": source_text(source), "error": reason(error)})
-            }
             Step::CacheHit { provider } => json!({"step": "cache", "provider": provider_name(cfg, provider)}),
             Step::Parsed { alg, kid, claims } => json!({"step": "header", "alg": alg.name(), "kid": kid, "claims": claims}),
             Step::Refused { error } => json!({"step": "refused", "reason": reason(error)}),

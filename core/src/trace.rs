@@ -35,13 +35,6 @@ pub enum Step<'a> {
         /// Its length in bytes.
         bytes: usize,
     },
-    /// A token source that holds something unusable (several tokens, an empty value).
-    ExtractFailed {
-        /// Where.
-        source: &'a TokenSource,
-        /// Why.
-        error: &'a AuthError,
-    },
     /// A verified token served from the cache.
     CacheHit {
         /// The provider it was verified for.
@@ -56,7 +49,8 @@ pub enum Step<'a> {
         /// The claims.
         claims: &'a Map<String, Value>,
     },
-    /// The token could not be used before any key was tried (size, structure, issuer).
+    /// The request or token could not be used before any key was tried (a source holding
+    /// something unusable, tokens by several methods, size, structure, issuer).
     Refused {
         /// Why.
         error: &'a AuthError,
