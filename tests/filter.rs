@@ -165,11 +165,14 @@ fn invalid_configs_are_refused_with_the_field_named() {
     bad_jwks["providers"]["cognito"]["jwks"] = json!({"inline": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}});
     let mut no_source = good.clone();
     no_source["providers"]["cognito"]["jwks"] = json!({"timeout_ms": 5});
+    let mut mistyped = good.clone();
+    mistyped["providers"]["cognito"]["clock_skew_seconds"] = json!("often");
     for (config, field) in [
         (unknown, "providers.cognito.audience"),
         (no_issuer, "providers.cognito.issuer"),
         (bad_jwks, "providers.cognito.jwks.inline"),
         (no_source, "providers.cognito.jwks.cluster"),
+        (mistyped, "providers.cognito.clock_skew_seconds"),
         (json!("not an object"), "(document)"),
     ] {
         let setup = Setup::single(config, upstream.port, None);

@@ -13,6 +13,7 @@ use crate::jwk::KeySet;
 use crate::jws;
 use crate::policy::Authz;
 use crate::rules::{is_cors_preflight, ProviderId, Requirement};
+use crate::trace::{NoTrace, Observer, Step};
 use std::rc::Rc;
 
 /// A provider's keys as this worker sees them.
@@ -167,16 +168,27 @@ impl Failure {
     }
 }
 
-struct Run<'c, 'r> {
+struct Run<'c, 'r, O: Observer> {
     ctx: &'c Context<'c>,
     req: &'c RequestView<'r>,
     cache: &'c mut TokenCache,
     kid_misses: Vec<ProviderId>,
+    obs: &'c mut O,
 }
 
 /// Decides a request.
 pub fn authenticate(ctx: &Context<'_>, req: &RequestView<'_>, cache: &mut TokenCache) -> Outcome {
-    let mut run = Run { ctx, req, cache, kid_misses: Vec::new() };
+    authenticate_observed(ctx, req, cache, &mut NoTrace)
+}
+
+/// Decides a request, reporting each step to `obs` (`jwt-filter explain`).
+pub fn authenticate_observed<O: Observer>(
+    ctx: &Context<'_>,
+    req: &RequestView<'_>,
+    cache: &mut TokenCache,
+    obs: &mut O,
+) -> Outcome {
+    let mut run = Run { ctx, req, cache, kid_misses: Vec::new(), obs };
     let decision = run.decide();
     Outcome { decision, kid_misses: run.kid_misses }
 }
@@ -185,13 +197,15 @@ fn pass(pass: Pass) -> Allow {
     Allow { pass, identities: Vec::new(), add_headers: Vec::new(), remove_headers: Vec::new(), new_path: None }
 }
 
-impl Run<'_, '_> {
+impl<O: Observer> Run<'_, '_, O> {
     fn decide(&mut self) -> Result<Allow, Deny> {
         let cfg = self.ctx.config;
         if cfg.bypass_cors_preflight && is_cors_preflight(self.req) {
+            self.obs.step(Step::CorsPreflight);
             return Ok(pass(Pass::CorsPreflight));
         }
         let (requirement, rule_authz) = cfg.route(self.req);
+        self.obs.step(Step::Route { requirement, authz: rule_authz });
         let mut allow = pass(Pass::Authenticated);
         let result = match requirement {
             Requirement::None => return Ok(pass(Pass::Public)),
@@ -251,7 +265,16 @@ impl Run<'_, '_> {
     /// A valid token from one of `ps`, checked against the rule's authorization.
     fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
         let cfg = self.ctx.config;
-        let found = Self::extract(cfg, self.req, ps)?;
+        let found = match Self::extract(cfg, self.req, ps) {
+            Ok(found) => found,
+            Err(f) => {
+                self.obs.step(Step::Refused { error: &f.error });
+                return Err(f);
+            }
+        };
+        for f in &found {
+            self.obs.step(Step::Found { source: f.source, bytes: f.token.len() });
+        }
         let mut first_err: Option<Failure> = None;
         for f in &found {
             let candidates: Vec<ProviderId> =
@@ -260,7 +283,7 @@ impl Run<'_, '_> {
                 Ok(identity) => {
                     let provider = cfg.providers.get(identity.provider);
                     if let Some(authz) = rule_authz {
-                        authz.check(&identity.verified.claims).map_err(|e| Failure::new(e, Some(identity.provider)))?;
+                        self.authz(identity.provider, true, authz, &identity.verified.claims)?;
                     }
                     if let Some(provider) = provider {
                         match f.source {
@@ -290,10 +313,9 @@ impl Run<'_, '_> {
         let cfg = self.ctx.config;
         let now = self.ctx.now;
         if token.len() > cfg.max_token_bytes {
-            return Err(Failure::new(
-                AuthError::with(Denial::TooLarge, format!("{} bytes > {}", token.len(), cfg.max_token_bytes)),
-                None,
-            ));
+            let error = AuthError::with(Denial::TooLarge, format!("{} bytes > {}", token.len(), cfg.max_token_bytes));
+            self.obs.step(Step::Refused { error: &error });
+            return Err(Failure::new(error, None));
         }
         let digest = self.cache.enabled().then(|| cache::digest(token));
         if let Some(digest) = &digest {
@@ -301,19 +323,28 @@ impl Run<'_, '_> {
                 let Some(provider) = cfg.providers.get(*p) else { continue };
                 let Keys::Ready { generation, .. } = self.ctx.keys.keys(*p) else { continue };
                 if let Some(v) = self.cache.get(*p, token, *digest, generation, now) {
+                    self.obs.step(Step::CacheHit { provider: *p });
                     v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
-                    provider.authz.check(&v.claims).map_err(|e| Failure::new(e, Some(*p)))?;
+                    self.authz(*p, false, &provider.authz, &v.claims)?;
                     return Ok(Identity { provider: *p, verified: v, how: How::Cached });
                 }
             }
         }
-        let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Failure::new(e, None))?;
+        let jws = match jws::parse(token, cfg.max_token_bytes) {
+            Ok(jws) => jws,
+            Err(error) => {
+                self.obs.step(Step::Refused { error: &error });
+                return Err(Failure::new(error, None));
+            }
+        };
+        self.obs.step(Step::Parsed { alg: jws.header.alg, kid: jws.header.kid.as_deref(), claims: &jws.claims });
         let iss = jws::issuer(&jws.claims);
         let matching: Vec<ProviderId> = candidates
             .iter()
             .copied()
             .filter(|p| cfg.providers.get(*p).is_some_and(|pr| Some(pr.claims.issuer.as_str()) == iss))
             .collect();
+        self.obs.step(Step::Issuer { candidates, matching: &matching });
         if matching.is_empty() {
             let known = cfg.providers.iter().any(|pr| Some(pr.claims.issuer.as_str()) == iss);
             let detail = match (iss, known) {
@@ -321,7 +352,9 @@ impl Run<'_, '_> {
                 (Some(i), true) => format!("issuer {i:?} not accepted on this route"),
                 (Some(i), false) => format!("unknown issuer {i:?}"),
             };
-            return Err(Failure::new(AuthError::with(Denial::UnknownIssuer, detail), None));
+            let error = AuthError::with(Denial::UnknownIssuer, detail);
+            self.obs.step(Step::Refused { error: &error });
+            return Err(Failure::new(error, None));
         }
         let mut first_err: Option<Failure> = None;
         for p in matching {
@@ -350,6 +383,7 @@ impl Run<'_, '_> {
         let (set, generation) = match self.ctx.keys.keys(p) {
             Keys::Ready { set, generation } => (set, generation),
             Keys::Unavailable { retry_after } => {
+                self.obs.step(Step::KeysUnavailable { provider: p, retry_after });
                 return Err(Failure { error: Denial::KeysUnavailable.into(), provider: Some(p), retry_after });
             }
         };
@@ -362,10 +396,15 @@ impl Run<'_, '_> {
         let key = keys.next();
         if kid.is_none() && key.is_some() && keys.next().is_some() {
             let detail = format!("no kid, and several keys allow alg {}", alg.name());
-            return Err(Failure::new(AuthError::with(Denial::KidRequired, detail), Some(p)));
+            let error = AuthError::with(Denial::KidRequired, detail);
+            self.obs.step(Step::NoKey { provider: p, error: &error });
+            return Err(Failure::new(error, Some(p)));
         }
         let tried = key.is_some();
         let path = key.and_then(|key| crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host));
+        if let Some(key) = key {
+            self.obs.step(Step::Signature { provider: p, key, path });
+        }
         let Some(path) = path else {
             let err = match kid {
                 _ if tried => AuthError::new(Denial::BadSignature),
@@ -377,9 +416,12 @@ impl Run<'_, '_> {
                 }
                 _ => AuthError::with(Denial::KeyMismatch, format!("no key for alg {}", alg.name())),
             };
+            self.obs.step(Step::NoKey { provider: p, error: &err });
             return Err(Failure::new(err, Some(p)));
         };
-        let times: Times = provider.claims.check(&jws.claims, now).map_err(|e| Failure::new(e, Some(p)))?;
+        let checked = provider.claims.check(&jws.claims, now);
+        self.obs.step(Step::Claims { provider: p, result: checked.as_ref() });
+        let times: Times = checked.map_err(|e| Failure::new(e, Some(p)))?;
         let verified = Rc::new(Verified {
             headers: provider.output.headers(&jws.claims, jws.payload_b64),
             claims: jws.claims.clone(),
@@ -388,8 +430,20 @@ impl Run<'_, '_> {
         if let Some(d) = digest {
             self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
         }
-        provider.authz.check(&verified.claims).map_err(|e| Failure::new(e, Some(p)))?;
+        self.authz(p, false, &provider.authz, &verified.claims)?;
         Ok(Identity { provider: p, verified, how: How::Verified(path) })
+    }
+
+    fn authz(
+        &mut self,
+        p: ProviderId,
+        rule: bool,
+        authz: &Authz,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Failure> {
+        let result = authz.check(claims);
+        self.obs.step(Step::Authz { provider: p, rule, authz, result: result.as_ref().copied() });
+        result.map_err(|e| Failure::new(e, Some(p)))
     }
 }
 
@@ -682,6 +736,57 @@ mod tests {
         t.store.sets[1] = None;
         assert_eq!(t.bearer("/feed", &tok).decision.unwrap().pass, Pass::KeysUnavailableAllowed);
         assert_eq!(denial(&t.bearer("/", &tok)), Denial::KeysUnavailable);
+    }
+
+    #[derive(Default)]
+    struct Names(Vec<String>);
+
+    impl Observer for Names {
+        fn step(&mut self, step: Step<'_>) {
+            let name = match step {
+                Step::CorsPreflight => "preflight".to_string(),
+                Step::Route { .. } => "route".into(),
+                Step::Found { .. } => "found".into(),
+                Step::CacheHit { .. } => "cache_hit".into(),
+                Step::Parsed { .. } => "parsed".into(),
+                Step::Refused { error } => format!("refused:{}", error.denial),
+                Step::Issuer { matching, .. } => format!("issuer:{matching:?}"),
+                Step::KeysUnavailable { .. } => "keys_unavailable".into(),
+                Step::Signature { path, .. } => format!("signature:{path:?}"),
+                Step::NoKey { error, .. } => format!("no_key:{}", error.denial),
+                Step::Claims { result, .. } => format!("claims:{}", result.err().map_or("ok".into(), |e| e.denial.to_string())),
+                Step::Authz { rule, result, .. } => format!("authz:{rule}:{}", result.is_ok()),
+            };
+            self.0.push(name);
+        }
+    }
+
+    #[test]
+    fn observer_sees_each_step_and_the_same_decision() {
+        let mut t = T::new(json!({}));
+        let tok = testkit::rsa_a().token(&access());
+        let bearer = format!("Bearer {tok}");
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", bearer.as_bytes())];
+        let req = RequestView { method: "GET", path: "/", headers: &hs };
+        let ctx = Context { config: &t.cfg, keys: &t.store, host: None, now: testkit::now() };
+        let mut names = Names::default();
+        let o = authenticate_observed(&ctx, &req, &mut TokenCache::new(0, 0), &mut names);
+        assert!(o.decision.is_ok());
+        assert_eq!(
+            names.0,
+            ["route", "found", "parsed", "issuer:[1]", "signature:Some(PureRust)", "claims:ok", "authz:false:true"]
+        );
+        let mut c = access();
+        c["exp"] = json!(testkit::now() - 3600);
+        let expired = format!("Bearer {}", testkit::rsa_a().token(&c));
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", expired.as_bytes())];
+        let req = RequestView { method: "GET", path: "/", headers: &hs };
+        let mut names = Names::default();
+        let o = authenticate_observed(&ctx, &req, &mut TokenCache::new(0, 0), &mut names);
+        assert_eq!(denial(&o), Denial::Expired);
+        assert_eq!(names.0.last().map(String::as_str), Some("claims:expired"));
+        let o2 = t.bearer("/", &testkit::rsa_a().token(&c));
+        assert_eq!(denial(&o2), Denial::Expired, "the unobserved path decides the same");
     }
 
     #[test]
