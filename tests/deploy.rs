@@ -217,9 +217,10 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
         for t in envoy.log_threads(serving) {
             *threads.entry(t).or_insert(0) += 1;
         }
-        threads.len() >= 4 && threads.values().all(|n| *n >= 2)
+        // The main thread keeps a root context of each plugin too.
+        threads.len() > 4 && threads.values().all(|n| *n >= 2)
     });
-    assert!(all_serving, "not every plugin on the 4 workers took keys up: {threads:?}");
+    assert!(all_serving, "not every plugin on the main thread and the 4 workers took keys up: {threads:?}");
     envoy.sync_logs(envoy.ports[0]);
     assert_eq!(envoy.logs().matches("provider cognito: fetching the JWKS").count(), 1, "one fetch started");
     assert_eq!(

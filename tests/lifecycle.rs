@@ -68,14 +68,16 @@ fn per_thread(envoy: &Envoy, needle: &str) -> std::collections::HashMap<String, 
     m
 }
 
-/// Waits until `workers` threads have taken up keys at least once; returns their ids.
+/// Waits until the filter on every thread (the main thread, where Envoy keeps a root context
+/// of each filter too, and each of `workers` workers) has taken keys up at least once; returns
+/// the thread ids.
 fn serving_workers(envoy: &Envoy, workers: usize) -> Vec<String> {
     let mut threads = Vec::new();
     let ok = envoy.wait_for(EVENT, || {
         threads = per_thread(envoy, SERVING).into_keys().collect();
-        threads.len() >= workers
+        threads.len() > workers
     });
-    assert!(ok, "only {} thread(s) took keys up ({threads:?}), not {workers}:\n{}", threads.len(), envoy.logs());
+    assert!(ok, "only {} thread(s) took keys up ({threads:?}), not {} + main:\n{}", threads.len(), workers, envoy.logs());
     threads
 }
 
