@@ -296,7 +296,7 @@ fn sources_outputs_cors_and_provider_checks() {
     ];
     assert_eq!(call(p, "OPTIONS", "/x", &preflight).status, 401);
     assert_eq!(call(s.envoy.ports[0], "OPTIONS", "/x", &preflight).status, 200);
-    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight_bypass", 1), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight", 1), Some(1));
     // max_lifetime: 2 h allowed, 3 h refused (401).
     let long = cognito(json!({"iat": testkit::now(), "exp": testkit::now() + 3 * 3600}));
     let r = call(p, "GET", "/x", &[bearer(&long)]);

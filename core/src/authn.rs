@@ -100,6 +100,25 @@ pub enum Pass {
     KeysUnavailableAllowed,
 }
 
+impl Pass {
+    /// Stable snake_case name, used alike in counters (`jwt_filter.<reason>`, except
+    /// `allowed`, counted per provider) and filter state (`jwt_filter.outcome`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Pass::Authenticated => "allowed",
+            Pass::Public => "public",
+            Pass::CorsPreflight => "cors_preflight",
+            Pass::MissingAllowed => "missing_allowed",
+            Pass::FailedAllowed(_) => "failed_allowed",
+            Pass::KeysUnavailableAllowed => "keys_unavailable_allowed",
+        }
+    }
+
+    /// Every reason a pass without a verified token can have, for defining counters.
+    pub const UNVERIFIED: [&'static str; 5] =
+        ["public", "cors_preflight", "missing_allowed", "failed_allowed", "keys_unavailable_allowed"];
+}
+
 /// The request goes upstream with these changes.
 #[derive(Debug, Clone)]
 pub struct Allow {

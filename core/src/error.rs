@@ -294,9 +294,64 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
     Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
 }
 
+/// A request the filter cannot judge because of its own state, not the token: no [`Denial`]
+/// applies, yet the request gets a reply from [`fault_reply`], in the same shape as a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The filter has no configuration (the VM is still starting) or was re-entered.
+    NotReady,
+    /// The host would not hand over the request headers.
+    Headers,
+}
+
+impl Fault {
+    /// Stable snake_case name, used in Envoy's response-code details (`jwt_filter_<name>`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Fault::NotReady => "unavailable",
+            Fault::Headers => "internal_error",
+        }
+    }
+}
+
+/// The one mapping from a [`Fault`] to an HTTP reply: 503 with `Retry-After` while the filter
+/// is not ready (fail closed, the client may retry), 500 when the host fails us.
+pub fn fault_reply(fault: Fault) -> Reply {
+    let (status, error, description) = match fault {
+        Fault::NotReady => (503, "temporarily_unavailable", "authentication filter not ready"),
+        Fault::Headers => (500, "server_error", "authentication filter error"),
+    };
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if fault == Fault::NotReady {
+        headers.push(("retry-after", "1".to_string()));
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), error.into());
+    body.insert("error_description".into(), description.into());
+    Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
+}
+
+/// Envoy's response-code details for a local reply: `jwt_filter_<reason>`, so access logs
+/// (`%RESPONSE_CODE_DETAILS%`) name the cause with the same word as the counters.
+pub fn details(reason: &str) -> String {
+    format!("jwt_filter_{reason}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_fail_closed() {
+        let r = fault_reply(Fault::NotReady);
+        assert_eq!(r.status, 503);
+        assert_eq!(header(&r, "retry-after"), Some("1"));
+        let r = fault_reply(Fault::Headers);
+        assert_eq!(r.status, 500);
+        assert_eq!(header(&r, "retry-after"), None);
+        assert!(r.body.contains("server_error"));
+        assert_eq!(details(Fault::NotReady.reason()), "jwt_filter_unavailable");
+    }
 
     fn opts() -> ReplyOptions {
         ReplyOptions { realm: "api".into(), unavailable_status: 503, debug: false }
