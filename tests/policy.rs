@@ -31,6 +31,7 @@ fn providers() -> Value {
             "issuer": OIDC_ISS,
             "audiences": ["https://api.test"],
             "jwks": {"cluster": "oidc", "discovery": true},
+            "from_headers": [{"name": "authorization", "prefix": "Bearer"}, {"name": "x-auth0-token"}],
             "from_params": ["access_token"]
         }
     })
@@ -204,11 +205,17 @@ fn providers_by_issuer_discovery_and_requirements() {
     // any: cognito or auth0, not staff.
     assert_eq!(call(p, "GET", "/either", &[bearer(&o)]).status, 200);
     assert_eq!(call(p, "GET", "/either", &[bearer(&st)]).status, 401);
-    // all: both tokens, one in the header, one in the query parameter (removed upstream).
-    let path = format!("/both?x=1&access_token={o}");
-    let r = call(p, "GET", &path, &[bearer(&c)]);
+    // all: both tokens, each in its header.
+    let r = call(p, "GET", "/both?x=1", &[bearer(&c), ("x-auth0-token".into(), o.clone())]);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1", "the token parameter does not reach the upstream");
+    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1");
+    // One in the header, one in the query parameter: two methods in one request (RFC 6750 §2).
+    let r = call(p, "GET", &format!("/both?x=1&access_token={o}"), &[bearer(&c)]);
+    assert_eq!((r.status, desc(&r)), (400, "token in more than one place".to_string()));
+    // The query parameter alone is removed upstream.
+    let r = call(p, "GET", &format!("/either?x=1&access_token={o}"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.upstream.last().unwrap().path, "/either?x=1", "the token parameter does not reach the upstream");
     assert_eq!(call(p, "GET", "/both", &[bearer(&c)]).status, 401, "all: one token is not enough");
     // The query parameter is only a source for auth0.
     assert_eq!(call(p, "GET", &format!("/either?access_token={c}"), &[]).status, 401);
