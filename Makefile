@@ -59,18 +59,23 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwt-filter -p jwks-fetcher -- -D warnings
 
-# Unit tests of the core and adapters, natively.
+# Unit and conformance tests, natively, no Envoy: every crate but the filter's (the core's
+# unit tests and tests/ conformance suites, host, fetcher, testkit), then the filter's own unit
+# tests.
 unit:
-	cargo test --workspace --lib --bins
+	cargo test --workspace --exclude jwt-filter
+	cargo test -p jwt-filter --lib
 
-# Scenarios against a real Envoy.
-e2e: build envoy-image
-	cargo test --workspace --tests
+# The Envoy scenario suites only (tests/*.rs: filter, policy, lifecycle, attacks, deploy),
+# against the real .wasm in the official Envoy. Needs docker for the images the deploy suite
+# inspects and runs (the other suites fall back to the Envoy binary without docker). Cargo
+# runs the suites one after another, and the harness lets one Envoy live at a time per suite.
+e2e: build envoy-image oci-image compose-tool compose-images
+	cargo test -p jwt-filter --test '*'
 
-# Everything: unit and conformance tests, the Envoy scenarios (filter, policy, lifecycle,
-# attacks, deploy), then a 60-second fuzz smoke per target.
-test: build envoy-image oci-image compose-tool compose-images lint observability-check
-	cargo test --workspace
+# Everything: build, lint, the alert rules, unit, the Envoy scenarios, then a 60-second fuzz
+# smoke per target. Needs docker (see e2e).
+test: build lint observability-check unit e2e
 	$(MAKE) fuzz-smoke
 
 # Throughput and latency against native jwt_authn; writes BENCHMARKS.md. Needs wrk (Debian: wrk).

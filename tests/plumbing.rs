@@ -119,6 +119,7 @@ fn one_key_per_token_and_one_method_per_request() {
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.ambiguous"), 3), Some(3));
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.malformed_query"), 2), Some(2));
     assert_eq!(s.envoy.stat_eventually(&format!("{STAT}.malformed"), 1), Some(1));
+    s.envoy.sync_logs(s.envoy.port());
     let logs = s.envoy.logs();
     assert!(!logs.contains(&good) && !logs.contains(&no_kid), "a token reached Envoy's log");
 }
@@ -132,7 +133,7 @@ fn a_refused_http_call_is_an_error_not_an_abort() {
     let mut envoy = Envoy::start(&Setup::single(cognito_remote(600), upstream.port, None));
     let failures = "wasmcustom.jwt_filter.jwks.cognito.fetch_failure.dispatch";
     assert!(
-        envoy.wait_for(std::time::Duration::from_secs(10), || envoy.stat(failures).is_some_and(|n| n >= 1)),
+        envoy.wait_for(EVENT, || envoy.stat(failures).is_some_and(|n| n >= 1)),
         "no dispatch failure counted: {:?}",
         envoy.stat(failures)
     );
@@ -144,6 +145,7 @@ fn a_refused_http_call_is_an_error_not_an_abort() {
     }
     assert_eq!(upstream.count(), 0);
     assert!(envoy.running());
+    envoy.sync_logs(envoy.port());
     let logs = envoy.logs();
     assert!(!logs.contains("panicked"), "{logs}");
 }

@@ -8,7 +8,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::Duration;
 use support::*;
 
 const STAFF_POOL: &str = "us-east-1_StaffPool";
@@ -132,7 +131,7 @@ fn stack() -> Stack {
     let envoy = Envoy::start(&setup);
     let tok = access_token(&testkit::rsa_a(), "warmup");
     let oidc_tok = oidc_token(json!({}));
-    let ready = envoy.wait_for(Duration::from_secs(15), || {
+    let ready = envoy.wait_for(EVENT, || {
         request(envoy.ports[0], "GET", "/either", &[bearer(&tok)]).is_ok_and(|r| r.status == 200)
             && request(envoy.ports[0], "GET", "/either", &[bearer(&oidc_tok)]).is_ok_and(|r| r.status == 200)
     });
@@ -332,22 +331,12 @@ fn filter_state_reaches_the_access_log_and_counters_count() {
     let mut expired = testkit::cognito_access(&issuer(), CLIENT, "andrew");
     expired["exp"] = json!(testkit::now() - 600);
     assert_eq!(call(p, "GET", "/either", &[bearer(&testkit::rsa_a().token(&expired))]).status, 401);
-    let logs = || s.envoy.logs();
-    assert!(
-        s.envoy.wait_for(Duration::from_secs(5), || logs().contains("[access] /either 200 sub=sub-andrew provider=cognito")),
-        "access log with sub:\n{}",
-        logs()
-    );
-    assert!(
-        s.envoy
-            .wait_for(Duration::from_secs(5), || logs().contains("[access] /either 401 sub=- provider=cognito reason=expired")),
-        "access log with reason:\n{}",
-        logs()
-    );
-    assert!(s.envoy.wait_for(Duration::from_secs(3), || s
-        .envoy
-        .stat("wasmcustom.jwt_filter.provider.cognito.allowed")
-        .unwrap_or(0)
-        >= 1));
+    // Each worker flushes its own stdout access log on its own schedule: wait for each line.
+    for line in
+        ["[access] /either 200 sub=sub-andrew provider=cognito", "[access] /either 401 sub=- provider=cognito reason=expired"]
+    {
+        s.envoy.wait_log(line);
+    }
+    assert!(s.envoy.wait_for(EVENT, || s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.allowed").unwrap_or(0) >= 1));
     assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.expired", 1), Some(1));
 }
