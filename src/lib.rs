@@ -5,6 +5,9 @@
 //!   itself when no fetcher runs), and resumes requests that waited for a kid-miss refetch.
 //! - [`Filter`] (one per request): hands the request to [`worker::Worker::handle`].
 //!
+//! - [`jwks_fetcher::Fetcher`]: the same module loaded with `root_id: jwks-fetcher` is the
+//!   fetcher service ([`roles`]).
+//!
 //! Every host call of the request path and the tick goes through [`host::FilterHost`]:
 //! [`host::EnvoyHost`] in Envoy, a fake in the adapter tests (`cargo test -p jwt-filter --lib`).
 //! `RefCell` borrows use `try_borrow_mut`, so a re-entrant callback is refused rather than
@@ -15,6 +18,7 @@
 #[cfg(test)]
 mod fake;
 pub mod host;
+pub mod roles;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -39,7 +43,8 @@ const TICK: Duration = Duration::from_millis(100);
 #[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     wasm_host::logging::init("jwt-filter");
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
+    // One module, two roles: the filter, or the jwks-fetcher when the plugin's root_id says so.
+    proxy_wasm::set_root_context(roles::new_root);
 }}
 
 /// A configured worker VM and its host.

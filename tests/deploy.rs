@@ -3,8 +3,9 @@
 //! front-proxy config for real Cognito (`envoy/cognito.yaml`), the compose stack
 //! (`deploy/compose/`), and the stat names Prometheus sees.
 //!
-//! The image and compose tests need a docker engine and say so when there is none; the others
-//! run Envoy through the harness (docker or the binary).
+//! The image and compose tests need a docker engine and fail, saying so, when there is none
+//! (nothing here passes without having run); the others run Envoy through the harness (docker
+//! or the binary).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
@@ -19,8 +20,15 @@ use support::*;
 /// The crate version: the tag of the Istio image and of the WasmPlugin's url.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-fn docker_engine() -> bool {
-    Command::new("docker").args(["info"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+/// Fails the test unless a docker engine answers: `what` needs it.
+fn require_docker(what: &str) {
+    let answers =
+        Command::new("docker").args(["info"]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(
+        answers,
+        "{what} needs a docker engine and none answers (`docker info` fails): install docker (Debian: apt-get install \
+         docker.io) and start it, or run the suites without docker via `cargo test -p jwt-filter --test filter` etc."
+    );
 }
 
 fn image_exists(image: &str) -> bool {
@@ -73,10 +81,7 @@ fn wasm_plugin() -> Value {
 
 #[test]
 fn oci_image_holds_the_filter_as_plugin_wasm_in_its_last_layer() {
-    if !docker_engine() {
-        eprintln!("SKIPPED: no docker engine answers, so the OCI image cannot be inspected");
-        return;
-    }
+    require_docker("the OCI image test");
     let repo = std::env::var("OCI_IMAGE").unwrap_or_else(|_| "jwt-filter-wasm".into());
     let image = format!("{repo}:{VERSION}");
     assert!(image_exists(&image), "image {image} not found: run `make oci-image`");
@@ -109,11 +114,12 @@ fn oci_image_holds_the_filter_as_plugin_wasm_in_its_last_layer() {
         built.len()
     );
 
-    // The WasmPlugin pulls this very tag.
+    // The WasmPlugin pulls the tag `make oci-image` builds by default (OCI_IMAGE may name
+    // another local repository, as when several checkouts share one docker engine).
     let url = wasm_plugin()["spec"]["url"].as_str().unwrap().to_string();
     assert!(
-        url.starts_with("oci://") && url.ends_with(&format!("/{repo}:{VERSION}")),
-        "WasmPlugin url {url} does not name {image}"
+        url.starts_with("oci://") && url.ends_with(&format!("/jwt-filter-wasm:{VERSION}")),
+        "WasmPlugin url {url} does not name jwt-filter-wasm:{VERSION}"
     );
 }
 
@@ -179,11 +185,7 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
     let iss = testkit::cognito_issuer(&region, &pool);
     let token = testkit::rsa_a().token(&testkit::cognito_access(&iss, &client, "andrew"));
     let ok = |port: u16| request(port, "GET", "/api/profile", &[bearer(&token)]).is_ok_and(|r| r.status == 200);
-    assert!(
-        envoy.wait_for(Duration::from_secs(20), || ok(envoy.ports[0])),
-        "keys never arrived (JWKS requests: {})",
-        jwks.count()
-    );
+    assert!(envoy.wait_for(EVENT, || ok(envoy.ports[0])), "keys never arrived (JWKS requests: {})", jwks.count());
     eprintln!("[deploy] keys loaded {:?} after start", started.elapsed());
 
     // Many connections, spread by the kernel over the 4 workers, on both listeners.
@@ -206,7 +208,22 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
     }
 
     // One JWKS fetch for 4 workers x 2 plugins, on the path and authority the pool derives.
-    std::thread::sleep(Duration::from_secs(2));
+    // The window for a second fetch closes when every plugin on every worker has taken keys
+    // up (it fetches again only at refresh_seconds); a fetch started before that is logged
+    // before the marker's line.
+    let serving = "jwt-filter: provider cognito: now serving";
+    let mut threads = std::collections::HashMap::new();
+    let all_serving = envoy.wait_for(EVENT, || {
+        threads.clear();
+        for t in envoy.log_threads(serving) {
+            *threads.entry(t).or_insert(0) += 1;
+        }
+        // The main thread keeps a root context of each plugin too.
+        threads.len() > 4 && threads.values().all(|n| *n >= 2)
+    });
+    assert!(all_serving, "not every plugin on the main thread and the 4 workers took keys up: {threads:?}");
+    envoy.sync_logs(envoy.ports[0]);
+    assert_eq!(envoy.logs().matches("provider cognito: fetching the JWKS").count(), 1, "one fetch started");
     assert_eq!(
         jwks.count(),
         1,
@@ -222,6 +239,9 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
         Some(49),
         "the warm-up request and 48 more"
     );
+
+    // One request without a token per listener, and the log marker.
+    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.missing", 3), Some(3));
 
     // The same stats as Prometheus sees them: `wasmcustom.` is dropped, dots become `_`.
     let prom = get(envoy.admin, "/stats/prometheus").unwrap().text();
@@ -242,7 +262,7 @@ fn istio_mode_loads_keys_once_for_four_workers_and_verifies() {
         assert!(value(name).is_some(), "{name} has no value at /stats/prometheus");
     }
     assert_eq!(value("jwt_filter_provider_cognito_allowed"), Some(49));
-    assert_eq!(value("jwt_filter_provider_cognito_denied_missing"), Some(2));
+    assert_eq!(value("jwt_filter_provider_cognito_denied_missing"), Some(3));
     assert_eq!(value("jwt_filter_missing_allowed"), Some(2));
     assert_eq!(value("jwt_filter_jwks_cognito_fetch_success"), Some(1));
     assert_eq!(value("jwt_filter_jwks_cognito_keys"), Some(1));
@@ -353,10 +373,7 @@ fn port_busy(port: u16) -> bool {
 
 #[test]
 fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
-    if !docker_engine() {
-        eprintln!("SKIPPED: no docker engine answers, so the compose stack cannot run");
-        return;
-    }
+    require_docker("the compose stack test");
     let bin = compose_bin().expect("docker-compose not found: run `make compose-tool` (or `make compose-up` once)");
     let envoy_image = std::env::var("ENVOY_IMAGE").unwrap_or_else(|_| "jwt-filter-envoy:1.40.0".into());
     let testkit_image = std::env::var("TESTKIT_IMAGE").unwrap_or_else(|_| "jwt-filter-testkit:local".into());
@@ -376,12 +393,12 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
     let stack = Compose { bin, project: format!("jwtf-test-{}", std::process::id()) };
     let started = Instant::now();
     run(stack.cmd().args(["up", "-d"]).env("ENVOY_IMAGE", &envoy_image).env("TESTKIT_IMAGE", &testkit_image));
-    let ready = wait_until(Duration::from_secs(30), &mut || get(9901, "/ready").is_ok_and(|r| r.status == 200));
+    let ready = wait_until(START, &mut || get(9901, "/ready").is_ok_and(|r| r.status == 200));
     assert!(ready, "Envoy never became ready");
     let token = wait_token();
     // The fetcher loads the issuer's keys shortly after start.
     let home = |headers: &[(String, String)]| request(8000, "GET", "/api/activities/home", headers).unwrap();
-    let loaded = wait_until(Duration::from_secs(30), &mut || home(&[bearer(&token)]).status == 200);
+    let loaded = wait_until(EVENT, &mut || home(&[bearer(&token)]).status == 200);
     assert!(loaded, "a valid token never passed: {}", home(&[bearer(&token)]).text());
     eprintln!("[deploy] compose stack up and keys loaded in {:?}", started.elapsed());
 
@@ -419,7 +436,7 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
     assert_eq!(r.json()["x-current-user"]["username"], "andrew");
 
     // The access log names the user and the reasons.
-    let ok = wait_until(Duration::from_secs(10), &mut || {
+    let ok = wait_until(EVENT, &mut || {
         let logs = stack.logs("envoy");
         logs.contains("sub=sub-andrew outcome=allowed")
             && logs.contains("reason=missing")
@@ -431,7 +448,7 @@ fn compose_stack_serves_personalised_data_only_to_valid_tokens() {
 /// A token for andrew from the compose stack's issuer, once it answers.
 fn wait_token() -> String {
     let mut token = String::new();
-    let ok = wait_until(Duration::from_secs(20), &mut || match get(9100, "/token?username=andrew&format=raw") {
+    let ok = wait_until(EVENT, &mut || match get(9100, "/token?username=andrew&format=raw") {
         Ok(r) if r.status == 200 => {
             token = r.text().trim().to_string();
             true

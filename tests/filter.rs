@@ -8,7 +8,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::Duration;
 use support::*;
 
 fn keys() -> Value {
@@ -34,8 +33,7 @@ fn stack() -> Stack {
     // Keys are fetched at start; wait until a request verifies.
     let tok = access_token(&testkit::rsa_a(), "warmup");
     assert!(
-        envoy.wait_for(Duration::from_secs(10), || request(envoy.port(), "GET", "/", &[bearer(&tok)])
-            .is_ok_and(|r| r.status == 200)),
+        envoy.wait_for(EVENT, || request(envoy.port(), "GET", "/", &[bearer(&tok)]).is_ok_and(|r| r.status == 200)),
         "keys never arrived"
     );
     upstream.clear();
@@ -143,7 +141,9 @@ fn seed_scenarios() {
     assert_eq!(s.jwks.last().unwrap().path, cognito_jwks_path());
     assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.jwks.cognito.fetch_success", 1), Some(1));
 
-    // Logs name reasons and never contain a token.
+    // Logs name reasons and never contain a token: read once a marker proves every line of
+    // the requests above is in.
+    s.envoy.sync_logs(port);
     let logs = s.envoy.logs();
     assert!(logs.contains("reason=expired"), "denials are logged with their reason");
     for (_, token, _) in &cases {
@@ -165,11 +165,14 @@ fn invalid_configs_are_refused_with_the_field_named() {
     bad_jwks["providers"]["cognito"]["jwks"] = json!({"inline": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}});
     let mut no_source = good.clone();
     no_source["providers"]["cognito"]["jwks"] = json!({"timeout_ms": 5});
+    let mut mistyped = good.clone();
+    mistyped["providers"]["cognito"]["clock_skew_seconds"] = json!("often");
     for (config, field) in [
         (unknown, "providers.cognito.audience"),
         (no_issuer, "providers.cognito.issuer"),
         (bad_jwks, "providers.cognito.jwks.inline"),
         (no_source, "providers.cognito.jwks.cluster"),
+        (mistyped, "providers.cognito.clock_skew_seconds"),
         (json!("not an object"), "(document)"),
     ] {
         let setup = Setup::single(config, upstream.port, None);
@@ -185,10 +188,26 @@ fn invalid_configs_are_refused_with_the_field_named() {
     }
 }
 
+/// Every algorithm with a key of its own (its JWK pins it), on the listener that offers
+/// Envoy's `verify_signature` and on the one forced to pure Rust. Each valid token passes and
+/// bumps exactly the counter of the path it should take; each damaged one is refused as a bad
+/// signature and bumps neither.
 #[test]
 fn every_algorithm_on_both_signature_paths() {
     let upstream = Server::upstream();
-    let keys = [testkit::rsa_a(), testkit::rsa_3072(), testkit::p256(), testkit::p384(), testkit::ed25519()];
+    let rsa = |alg: &str| testkit::rsa_for(alg).unwrap();
+    let keys = [
+        testkit::rsa_a(),
+        testkit::rsa_3072(),
+        rsa("RS384"),
+        rsa("RS512"),
+        rsa("PS256"),
+        rsa("PS384"),
+        rsa("PS512"),
+        testkit::p256(),
+        testkit::p384(),
+        testkit::ed25519(),
+    ];
     let refs: Vec<&testkit::TestKey> = keys.iter().collect();
     let mut pure = cognito_inline(&refs);
     pure["crypto"] = json!("pure_rust");
@@ -196,40 +215,49 @@ fn every_algorithm_on_both_signature_paths() {
     setup.listeners.push(Listener::filtered(pure));
     let envoy = Envoy::start(&setup);
     let claims = testkit::cognito_access(&issuer(), CLIENT, "andrew");
-    let cases = [
-        (&keys[0], "RS256"),
-        (&keys[0], "RS384"),
-        (&keys[0], "RS512"),
-        (&keys[0], "PS256"),
-        (&keys[0], "PS384"),
-        (&keys[0], "PS512"),
-        (&keys[1], "RS256"),
-        (&keys[2], "ES256"),
-        (&keys[3], "ES384"),
-        (&keys[4], "EdDSA"),
-    ];
-    for port in [envoy.ports[0], envoy.ports[1]] {
-        for (key, alg) in cases {
-            // The fixture JWKs pin an alg; a token of another alg for the same key must fail.
-            let token = key.token_alg(alg, &claims);
-            let want = if key.alg == alg { 200 } else { 401 };
+    let stat = |name: &str| envoy.stat(&format!("wasmcustom.jwt_filter.{name}")).unwrap_or(0);
+    // The three counters, once they reach `want` (the filter hands counts over every tick).
+    let counters = |want: [u64; 3]| {
+        let names = ["verify.host", "verify.pure_rust", "provider.cognito.denied.bad_signature"];
+        let mut got = [0; 3];
+        envoy.wait_for(EVENT, || {
+            got = names.map(stat);
+            got == want
+        });
+        got
+    };
+    let mut want = [0u64; 3];
+    let mut host_path_algs = Vec::new();
+    for (port, offers_host) in [(envoy.ports[0], true), (envoy.ports[1], false)] {
+        for key in &keys {
+            let alg = key.alg;
+            // Envoy's BoringSSL takes RSA PKCS#1 v1.5 and ECDSA; PSS and EdDSA are pure Rust.
+            let host_capable = matches!(alg, "RS256" | "RS384" | "RS512" | "ES256" | "ES384");
+            let path = usize::from(!(offers_host && host_capable));
+            if path == 0 {
+                host_path_algs.push(alg);
+            }
+            let token = key.token(&claims);
             let r = request(port, "GET", "/", &[bearer(&token)]).unwrap();
-            assert_eq!(r.status, want, "{alg} with {} on port {port}", key.kid);
+            assert_eq!(r.status, 200, "{alg} with {} on port {port}: {}", key.kid, r.text());
+            want[path] += 1;
+            assert_eq!(counters(want), want, "{alg} with {} on port {port}: [host, pure_rust, bad_signature]", key.kid);
+
             let mut bad = token.clone().into_bytes();
             let i = bad.len() - 5;
             bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
             let r = request(port, "GET", "/", &[bearer(&String::from_utf8(bad).unwrap())]).unwrap();
             assert_eq!(r.status, 401, "damaged {alg} signature on port {port}");
+            assert_eq!(challenge(&r), invalid("signature verification failed"), "damaged {alg} signature on port {port}");
+            want[2] += 1;
+            assert_eq!(counters(want), want, "damaged {alg} on port {port}: [host, pure_rust, bad_signature]");
         }
     }
-    // RS256 (two keys), ES256 and ES384 went through Envoy's BoringSSL on the first listener;
-    // everything went through pure Rust on the second, and PS*/EdDSA on both.
-    assert!(
-        envoy.wait_for(Duration::from_secs(3), || envoy.stat("wasmcustom.jwt_filter.verify.host") == Some(4)),
-        "host path: {:?}",
-        envoy.stat("wasmcustom.jwt_filter.verify.host")
-    );
-    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.verify.pure_rust", 5 + 1), Some(6));
+    assert_eq!(host_path_algs, ["RS256", "RS256", "RS384", "RS512", "ES256", "ES384"]);
+    assert_eq!(want, [6, 14, 20]);
+    // The key pins its algorithm: the PS256 key's material signing RS256 is refused.
+    let r = request(envoy.ports[0], "GET", "/", &[bearer(&rsa("PS256").token_alg("RS256", &claims))]).unwrap();
+    assert_eq!(r.status, 401);
 }
 
 #[test]

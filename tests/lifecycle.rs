@@ -55,6 +55,32 @@ fn with_fetcher(config: Value, upstream: &Server, jwks: &Server, concurrency: u3
     Envoy::start(&setup)
 }
 
+/// The filter's log line when a worker takes up a new key set (from its own fetch or from
+/// shared data).
+const SERVING: &str = "jwt-filter: provider cognito: now serving";
+
+/// How many times each thread logged `needle`.
+fn per_thread(envoy: &Envoy, needle: &str) -> std::collections::HashMap<String, usize> {
+    let mut m = std::collections::HashMap::new();
+    for t in envoy.log_threads(needle) {
+        *m.entry(t).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Waits until the filter on every thread (the main thread, where Envoy keeps a root context
+/// of each filter too, and each of `workers` workers) has taken keys up at least once; returns
+/// the thread ids.
+fn serving_workers(envoy: &Envoy, workers: usize) -> Vec<String> {
+    let mut threads = Vec::new();
+    let ok = envoy.wait_for(EVENT, || {
+        threads = per_thread(envoy, SERVING).into_keys().collect();
+        threads.len() > workers
+    });
+    assert!(ok, "only {} thread(s) took keys up ({threads:?}), not {} + main:\n{}", threads.len(), workers, envoy.logs());
+    threads
+}
+
 fn wait_ready(envoy: &Envoy, port: u16, within: Duration) -> Duration {
     let t = Instant::now();
     let key = testkit::rsa_a();
@@ -83,7 +109,7 @@ fn keys_down_at_start_then_up_answers_503_then_serves() {
     let token = access_token(&testkit::rsa_a(), "andrew");
 
     // The endpoint refuses connections: our fault, not the client's.
-    wait_stat(&envoy, "fetch_failure.connection", 1, Duration::from_secs(5));
+    wait_stat(&envoy, "fetch_failure.connection", 1, EVENT);
     let r = send(p503, "/api/private", &token);
     assert_eq!(r.status, 503, "{}", r.text());
     let retry: u64 = r.header("retry-after").expect("Retry-After on 503").parse().unwrap();
@@ -106,15 +132,15 @@ fn keys_down_at_start_then_up_answers_503_then_serves() {
     // The endpoint comes up: the next backoff attempt loads the keys.
     let failures = stat(&envoy, "fetch_failure.connection");
     jwks.resume();
-    let took = wait_ready(&envoy, p503, Duration::from_secs(20));
+    let took = wait_ready(&envoy, p503, EVENT);
     eprintln!("[lifecycle] keys down at start: {failures} refused attempt(s); served {took:?} after the endpoint came up");
     assert_eq!(jwks.count(), 1, "one fetch once the endpoint is up");
     assert_eq!(status(p401, &token), 200);
     assert_eq!(stat(&envoy, "fetch_success"), 1);
     assert!(envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.keys_unavailable", 3).is_some_and(|n| n >= 3));
     assert_eq!(envoy.stat_eventually(&format!("{STAT}.keys"), 1), Some(1));
-    let logs = envoy.logs();
-    assert!(logs.contains("JWKS fetch failed (connection"), "the failure is logged with its reason");
+    // The failure is logged with its reason.
+    envoy.wait_log("JWKS fetch failed (connection");
 }
 
 #[test]
@@ -124,12 +150,12 @@ fn slow_endpoint_times_out_then_recovers() {
     // cognito_remote sets a 1000 ms timeout.
     let jwks = Server::start(Behavior::Slow(Duration::from_millis(2500), Box::new(Behavior::Json(keys.clone()))));
     let envoy = with_fetcher(cognito_remote(600), &upstream, &jwks, 1);
-    wait_stat(&envoy, "fetch_failure.timeout", 1, Duration::from_secs(5));
+    wait_stat(&envoy, "fetch_failure.timeout", 1, EVENT);
     let token = access_token(&testkit::rsa_a(), "andrew");
     assert_eq!(status(envoy.port(), &token), 503);
-    assert!(envoy.logs().contains("JWKS fetch failed (timeout: no response within 1000 ms)"));
+    envoy.wait_log("JWKS fetch failed (timeout: no response within 1000 ms)");
     jwks.set(Behavior::Json(keys));
-    let took = wait_ready(&envoy, envoy.port(), Duration::from_secs(20));
+    let took = wait_ready(&envoy, envoy.port(), EVENT);
     eprintln!(
         "[lifecycle] slow endpoint: {} timeout(s), {} request(s) at the endpoint; served {took:?} after it sped up",
         stat(&envoy, "fetch_failure.timeout"),
@@ -152,7 +178,7 @@ fn failed_refreshes_keep_the_last_good_keys_and_removed_keys_stop_working() {
     let mut jwks = jwks;
     let envoy = with_fetcher(config, &upstream, &jwks, 2);
     let port = envoy.port();
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
     // This token is verified now and cached; it must stop working once its key is removed.
     let cached = access_token(&a, "cached");
     assert_eq!(status(port, &cached), 200);
@@ -170,28 +196,30 @@ fn failed_refreshes_keep_the_last_good_keys_and_removed_keys_stop_working() {
     for (reason, behavior) in faults {
         let before = stat(&envoy, &format!("fetch_failure.{reason}"));
         jwks.set(behavior);
-        wait_stat(&envoy, &format!("fetch_failure.{reason}"), before + 1, Duration::from_secs(8));
+        wait_stat(&envoy, &format!("fetch_failure.{reason}"), before + 1, EVENT);
         assert_eq!(status(port, &fresh(&a)), 200, "the last good keys serve after a {reason} failure");
         assert_eq!(envoy.stat(&format!("{STAT}.keys")), Some(1), "still one key served after {reason}");
     }
     // Connection refused.
     jwks.stop();
-    wait_stat(&envoy, "fetch_failure.connection", 1, Duration::from_secs(8));
+    wait_stat(&envoy, "fetch_failure.connection", 1, EVENT);
     assert_eq!(status(port, &fresh(&a)), 200, "the last good keys serve while the endpoint is down");
-    let logs = envoy.logs();
     for reason in ["status: HTTP 500", "not_jwks", "no_usable_keys", "too_large", "timeout", "connection"] {
-        assert!(logs.contains(&format!("JWKS fetch failed ({reason}")), "failure {reason} logged:\n{logs}");
+        envoy.wait_log(&format!("JWKS fetch failed ({reason}"));
     }
-    assert!(logs.contains("keeping the last good keys"));
+    envoy.wait_log("keeping the last good keys");
 
     // The endpoint returns with key A removed (B only): after that refresh, A's tokens fail,
     // the cached one included, and B's pass.
     let successes = stat(&envoy, "fetch_success");
+    let workers = serving_workers(&envoy, 2);
+    envoy.sync_logs(port);
+    let before = per_thread(&envoy, SERVING);
     jwks.set_json(&testkit::jwks(&[&b]));
     jwks.resume();
-    wait_stat(&envoy, "fetch_success", successes + 1, Duration::from_secs(10));
-    // Give every worker a tick to pick the new keys up.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_stat(&envoy, "fetch_success", successes + 1, EVENT);
+    // Every worker has taken the new keys up.
+    envoy.wait_log_threads(SERVING, &workers, &|t| before.get(t).copied().unwrap_or(0));
     let t = Instant::now();
     let r = send(port, "/api/private", &cached);
     assert_eq!(r.status, 401, "a cached token of a removed key is refused");
@@ -218,14 +246,14 @@ fn keys_older_than_max_stale_are_no_longer_served() {
     config["providers"]["cognito"]["jwks"]["max_stale_seconds"] = json!(3);
     let envoy = with_fetcher(config, &upstream, &jwks, 1);
     let port = envoy.port();
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
     let failed_at = Instant::now();
     jwks.set(Behavior::Status(503));
     // Still served while younger than max_stale...
     assert_eq!(status(port, &fresh(&testkit::rsa_a())), 200);
     // ...then refused as unavailable (not as a bad token).
     let mut last = None;
-    assert!(envoy.wait_for(Duration::from_secs(10), || {
+    assert!(envoy.wait_for(EVENT, || {
         let r = send(port, "/api/private", &fresh(&testkit::rsa_a()));
         let stale = r.status == 503;
         last = Some(r);
@@ -235,11 +263,11 @@ fn keys_older_than_max_stale_are_no_longer_served() {
     assert!(r.header("retry-after").is_some());
     eprintln!("[lifecycle] max_stale 3 s: keys withdrawn {:?} after the failures began", failed_at.elapsed());
     assert!(failed_at.elapsed() >= Duration::from_secs(2), "withdrawn too early");
-    assert!(envoy.logs().contains("older than max_stale_seconds"));
+    envoy.wait_log("older than max_stale_seconds");
     assert_eq!(envoy.stat_eventually(&format!("{STAT}.keys"), 0), Some(0));
     // And back once the endpoint recovers.
     jwks.set_json(&good);
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
 }
 
 #[test]
@@ -250,7 +278,7 @@ fn rotation_passes_on_the_first_try_with_exactly_one_extra_fetch() {
     let jwks = Server::jwks(&testkit::jwks(&[&a]));
     let envoy = with_fetcher(cognito_remote(600), &upstream, &jwks, 2);
     let port = envoy.port();
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
     assert_eq!(jwks.count(), 1);
 
     // The issuer rotates: B is published, and a token signed by B arrives before any refresh.
@@ -271,11 +299,14 @@ fn rotation_passes_on_the_first_try_with_exactly_one_extra_fetch() {
     // A made-up kid inside the penalty window is refused at once, with no fetch.
     let forged = with_kid(&access_token(&b, "x"), "made-up");
     let waits = || envoy.logs().matches("waits for a JWKS refetch").count();
+    // The rotated token's wait line may still be on its way to the log: count after a marker.
+    envoy.sync_logs(port);
     let waited = waits();
+    assert!(waited >= 1, "the rotated token waited for its refetch");
     let r = send(port, "/api/private", &forged);
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").unwrap().contains("signing key not found"));
-    std::thread::sleep(Duration::from_millis(300));
+    envoy.sync_logs(port);
     assert_eq!(waits(), waited, "a throttled kid miss does not wait");
     assert_eq!(jwks.count(), 2);
 }
@@ -323,7 +354,7 @@ fn a_flood_of_made_up_kids_is_throttled_across_four_workers() {
     setup.concurrency = 4;
     let envoy = Envoy::start(&setup);
     let port = envoy.port();
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
     upstream.clear();
     let before = jwks.count();
     let signed = access_token(&b, "mallory");
@@ -335,6 +366,7 @@ fn a_flood_of_made_up_kids_is_throttled_across_four_workers() {
     let run = t.elapsed();
     let fetched = jwks.count() - before;
     let allowed = 1 + (run.as_secs_f64() / 10.0).floor() as usize;
+    envoy.sync_logs(port);
     let waited = envoy.logs().matches("waits for a JWKS refetch").count();
     eprintln!("[lifecycle] 1000 made-up kids, 4 workers, 16 clients: {run:?}, {fetched} JWKS fetch(es) (bound {allowed}), {waited} request(s) waited for a refetch; initial fetches {before}");
     assert_eq!(statuses.len(), 1000);
@@ -363,15 +395,21 @@ fn four_workers_share_one_fetch_with_and_without_the_fetcher() {
         }
         let envoy = Envoy::start(&setup);
         let port = envoy.port();
-        wait_ready(&envoy, port, Duration::from_secs(10));
+        wait_ready(&envoy, port, EVENT);
         let a = testkit::rsa_a();
         let tokens: Vec<String> = (0..8).map(|i| access_token(&a, &format!("u{i}"))).collect();
         let statuses = hammer(8, 400, move |i| (port, tokens[i % tokens.len()].clone()));
         assert!(statuses.iter().all(|s| *s == 200));
-        // Let a few more ticks pass on every worker.
-        std::thread::sleep(Duration::from_secs(2));
+        // The window for a second fetch closes when every worker has taken keys up (a worker
+        // with keys fetches again only at refresh_seconds, 600 s away); any fetch started
+        // before that is logged before the marker's line.
+        let workers = serving_workers(&envoy, 4);
+        eprintln!("[lifecycle] threads that took keys up: {workers:?} ({:?})", per_thread(&envoy, SERVING));
+        envoy.sync_logs(port);
         let who = if with_service { "with the jwks-fetcher" } else { "workers only (Istio)" };
-        eprintln!("[lifecycle] 4 workers, {who}: {} JWKS request(s)", jwks.count());
+        let started = envoy.logs().matches("provider cognito: fetching the JWKS").count();
+        eprintln!("[lifecycle] 4 workers, {who}: {} JWKS request(s), {started} fetch(es) started", jwks.count());
+        assert_eq!(started, 1, "{who}: one fetch started for four workers");
         assert_eq!(jwks.count(), 1, "{who}: one fetch for four workers");
     }
 }
@@ -386,7 +424,7 @@ fn listener_reload_under_traffic_fails_no_request() {
     setup.dynamic_listeners = true;
     let envoy = Envoy::start(&setup);
     let port = envoy.port();
-    wait_ready(&envoy, port, Duration::from_secs(10));
+    wait_ready(&envoy, port, EVENT);
 
     let stop = Arc::new(AtomicBool::new(false));
     let results = Arc::new(Mutex::new(Vec::new()));
@@ -402,7 +440,13 @@ fn listener_reload_under_traffic_fails_no_request() {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // Traffic runs before, between and after the pushes: 20 more requests each time.
+    let more_traffic = |n: usize| {
+        let from = results.lock().unwrap().len();
+        let ran = envoy.wait_for(EVENT, || results.lock().unwrap().len() >= from + n);
+        assert!(ran, "traffic stalled at {} requests", results.lock().unwrap().len());
+    };
+    more_traffic(20);
     // Two new filter configurations pushed while traffic runs.
     for (version, realm) in [(2, "reloaded"), (3, "reloaded-again")] {
         let mut next = setup.clone();
@@ -410,7 +454,7 @@ fn listener_reload_under_traffic_fails_no_request() {
         config["realm"] = json!(realm);
         next.listeners[0].filter = Some(config);
         envoy.push_listeners(&next, version);
-        std::thread::sleep(Duration::from_millis(700));
+        more_traffic(20);
     }
     stop.store(true, Ordering::SeqCst);
     for t in traffic {
@@ -439,19 +483,14 @@ fn discovery_names_the_cluster_to_add_when_jwks_uri_is_on_another_host() {
         "issuer": iss, "audiences": ["https://api.test"], "jwks": {"cluster": "jwks", "discovery": true}
     }}});
     let envoy = with_fetcher(config, &upstream, &oidc, 1);
-    let failed = envoy.wait_for(Duration::from_secs(5), || {
-        envoy.stat("wasmcustom.jwt_filter.jwks.auth0.fetch_failure.discovery").unwrap_or(0) >= 1
-    });
+    let failed =
+        envoy.wait_for(EVENT, || envoy.stat("wasmcustom.jwt_filter.jwks.auth0.fetch_failure.discovery").unwrap_or(0) >= 1);
     assert!(failed, "discovery failure counted");
     let token = testkit::rsa_a().token(&json!({"iss": iss, "aud": "https://api.test", "sub": "x", "exp": testkit::now() + 600}));
     let r = send(envoy.port(), "/api/private", &token);
     assert_eq!(r.status, 503, "no keys yet: unavailable, not a bad token");
-    let logs = envoy.logs();
-    assert!(
-        logs.contains("jwks_uri https://keys.elsewhere.test/jwks.json is on host keys.elsewhere.test, not tenant.auth0.test: add an Envoy cluster for keys.elsewhere.test"),
-        "the log says what to add:\n{}",
-        logs.lines().filter(|l| l.contains("jwks-fetcher")).collect::<Vec<_>>().join("\n")
-    );
+    // The log says what to add.
+    envoy.wait_log("jwks_uri https://keys.elsewhere.test/jwks.json is on host keys.elsewhere.test, not tenant.auth0.test: add an Envoy cluster for keys.elsewhere.test");
     assert!(
         oidc.seen().iter().all(|r| r.path == "/.well-known/openid-configuration"),
         "nothing fetched from another host's path"

@@ -8,7 +8,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::time::Duration;
 use support::*;
 
 const STAFF_POOL: &str = "us-east-1_StaffPool";
@@ -32,6 +31,7 @@ fn providers() -> Value {
             "issuer": OIDC_ISS,
             "audiences": ["https://api.test"],
             "jwks": {"cluster": "oidc", "discovery": true},
+            "from_headers": [{"name": "authorization", "prefix": "Bearer"}, {"name": "x-auth0-token"}],
             "from_params": ["access_token"]
         }
     })
@@ -131,7 +131,7 @@ fn stack() -> Stack {
     let envoy = Envoy::start(&setup);
     let tok = access_token(&testkit::rsa_a(), "warmup");
     let oidc_tok = oidc_token(json!({}));
-    let ready = envoy.wait_for(Duration::from_secs(15), || {
+    let ready = envoy.wait_for(EVENT, || {
         request(envoy.ports[0], "GET", "/either", &[bearer(&tok)]).is_ok_and(|r| r.status == 200)
             && request(envoy.ports[0], "GET", "/either", &[bearer(&oidc_tok)]).is_ok_and(|r| r.status == 200)
     });
@@ -205,11 +205,17 @@ fn providers_by_issuer_discovery_and_requirements() {
     // any: cognito or auth0, not staff.
     assert_eq!(call(p, "GET", "/either", &[bearer(&o)]).status, 200);
     assert_eq!(call(p, "GET", "/either", &[bearer(&st)]).status, 401);
-    // all: both tokens, one in the header, one in the query parameter (removed upstream).
-    let path = format!("/both?x=1&access_token={o}");
-    let r = call(p, "GET", &path, &[bearer(&c)]);
+    // all: both tokens, each in its header.
+    let r = call(p, "GET", "/both?x=1", &[bearer(&c), ("x-auth0-token".into(), o.clone())]);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1", "the token parameter does not reach the upstream");
+    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1");
+    // One in the header, one in the query parameter: two methods in one request (RFC 6750 §2).
+    let r = call(p, "GET", &format!("/both?x=1&access_token={o}"), &[bearer(&c)]);
+    assert_eq!((r.status, desc(&r)), (400, "token in more than one place".to_string()));
+    // The query parameter alone is removed upstream.
+    let r = call(p, "GET", &format!("/either?x=1&access_token={o}"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.upstream.last().unwrap().path, "/either?x=1", "the token parameter does not reach the upstream");
     assert_eq!(call(p, "GET", "/both", &[bearer(&c)]).status, 401, "all: one token is not enough");
     // The query parameter is only a source for auth0.
     assert_eq!(call(p, "GET", &format!("/either?access_token={c}"), &[]).status, 401);
@@ -325,17 +331,12 @@ fn filter_state_reaches_the_access_log_and_counters_count() {
     let mut expired = testkit::cognito_access(&issuer(), CLIENT, "andrew");
     expired["exp"] = json!(testkit::now() - 600);
     assert_eq!(call(p, "GET", "/either", &[bearer(&testkit::rsa_a().token(&expired))]).status, 401);
-    let logs = || s.envoy.logs();
-    assert!(
-        s.envoy.wait_for(Duration::from_secs(5), || logs().contains("[access] /either 200 sub=sub-andrew provider=cognito")),
-        "access log with sub:\n{}",
-        logs()
-    );
-    assert!(logs().contains("[access] /either 401 sub=- provider=cognito reason=expired"), "access log with reason");
-    assert!(s.envoy.wait_for(Duration::from_secs(3), || s
-        .envoy
-        .stat("wasmcustom.jwt_filter.provider.cognito.allowed")
-        .unwrap_or(0)
-        >= 1));
+    // Each worker flushes its own stdout access log on its own schedule: wait for each line.
+    for line in
+        ["[access] /either 200 sub=sub-andrew provider=cognito", "[access] /either 401 sub=- provider=cognito reason=expired"]
+    {
+        s.envoy.wait_log(line);
+    }
+    assert!(s.envoy.wait_for(EVENT, || s.envoy.stat("wasmcustom.jwt_filter.provider.cognito.allowed").unwrap_or(0) >= 1));
     assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.provider.cognito.denied.expired", 1), Some(1));
 }

@@ -19,7 +19,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const LAYER_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 const CONFIG_TYPE: &str = "application/vnd.module.wasm.config.v1+json";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
-const MODULES: [(&str, &str); 2] = [("jwt-filter", "jwt_filter"), ("jwks-fetcher", "jwks_fetcher")];
+/// (package, file): one module serves both roles (`make build` copies it to jwks_fetcher.wasm).
+const MODULES: [(&str, &str); 2] = [("jwt-filter", "jwt_filter"), ("jwt-filter", "jwks_fetcher")];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

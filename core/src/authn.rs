@@ -13,6 +13,7 @@ use crate::jwk::KeySet;
 use crate::jws;
 use crate::policy::Authz;
 use crate::rules::{is_cors_preflight, ProviderId, Requirement};
+use crate::trace::{NoTrace, Observer, Step};
 use std::rc::Rc;
 
 /// A provider's keys as this worker sees them.
@@ -167,16 +168,27 @@ impl Failure {
     }
 }
 
-struct Run<'c, 'r> {
+struct Run<'c, 'r, O: Observer> {
     ctx: &'c Context<'c>,
     req: &'c RequestView<'r>,
     cache: &'c mut TokenCache,
     kid_misses: Vec<ProviderId>,
+    obs: &'c mut O,
 }
 
 /// Decides a request.
 pub fn authenticate(ctx: &Context<'_>, req: &RequestView<'_>, cache: &mut TokenCache) -> Outcome {
-    let mut run = Run { ctx, req, cache, kid_misses: Vec::new() };
+    authenticate_observed(ctx, req, cache, &mut NoTrace)
+}
+
+/// Decides a request, reporting each step to `obs` (`jwt-filter explain`).
+pub fn authenticate_observed<O: Observer>(
+    ctx: &Context<'_>,
+    req: &RequestView<'_>,
+    cache: &mut TokenCache,
+    obs: &mut O,
+) -> Outcome {
+    let mut run = Run { ctx, req, cache, kid_misses: Vec::new(), obs };
     let decision = run.decide();
     Outcome { decision, kid_misses: run.kid_misses }
 }
@@ -185,20 +197,26 @@ fn pass(pass: Pass) -> Allow {
     Allow { pass, identities: Vec::new(), add_headers: Vec::new(), remove_headers: Vec::new(), new_path: None }
 }
 
-impl Run<'_, '_> {
+impl<O: Observer> Run<'_, '_, O> {
     fn decide(&mut self) -> Result<Allow, Deny> {
         let cfg = self.ctx.config;
         if cfg.bypass_cors_preflight && is_cors_preflight(self.req) {
+            self.obs.step(Step::CorsPreflight);
             return Ok(pass(Pass::CorsPreflight));
         }
         let (requirement, rule_authz) = cfg.route(self.req);
+        self.obs.step(Step::Route { requirement, authz: rule_authz });
         let mut allow = pass(Pass::Authenticated);
         let result = match requirement {
             Requirement::None => return Ok(pass(Pass::Public)),
             Requirement::Any(ps) | Requirement::AllowMissing(ps) | Requirement::AllowMissingOrFailed(ps) => {
                 self.one_of(ps, rule_authz, &mut allow)
             }
-            Requirement::All(ps) => ps.iter().try_for_each(|p| self.one_of(&[*p], rule_authz, &mut allow)),
+            Requirement::All(ps) => {
+                // One method per request across every token the rule asks for.
+                Self::extract(cfg, self.req, ps)
+                    .and_then(|_| ps.iter().try_for_each(|p| self.one_of(&[*p], rule_authz, &mut allow)))
+            }
         };
         let Err(f) = result else { return Ok(allow) };
         let unauth_ok = cfg.on_keys_unavailable == UnavailableMode::Unauthenticated;
@@ -214,9 +232,12 @@ impl Run<'_, '_> {
         }
     }
 
-    /// A valid token from one of `ps`, checked against the rule's authorization.
-    fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
-        let cfg = self.ctx.config;
+    /// The tokens in every source of `ps`. A source that holds something unusable refuses the
+    /// request (RFC 6750 §2: a client uses one method, so the others must be empty), and so do
+    /// tokens sent by more than one method, which would let one be checked while the upstream
+    /// reads another.
+    fn extract<'a>(cfg: &'a Config, req: &RequestView<'a>, ps: &[ProviderId]) -> Result<Vec<Found<'a>>, Failure> {
+        let only = ps.first().copied().filter(|_| ps.len() == 1);
         let mut sources: Vec<&TokenSource> = Vec::new();
         for p in ps {
             for s in cfg.providers.get(*p).map(|p| p.sources.as_slice()).unwrap_or_default() {
@@ -225,17 +246,36 @@ impl Run<'_, '_> {
                 }
             }
         }
-        let mut first_err: Option<Failure> = None;
         let mut found: Vec<Found<'_>> = Vec::new();
         for s in sources {
-            match extract::find(self.req, s) {
-                Ok(Some(f)) => found.push(f),
-                Ok(None) => {}
-                Err(e) => {
-                    first_err.get_or_insert(Failure::new(e, ps.first().copied().filter(|_| ps.len() == 1)));
-                }
+            if let Some(f) = extract::find(req, s).map_err(|e| Failure::new(e, only))? {
+                found.push(f);
             }
         }
+        if let Some(f) = found.first() {
+            let first = f.source.method();
+            if let Some(other) = found.iter().find(|f| f.source.method() != first) {
+                let detail = format!("tokens by {first:?} and {:?}", other.source.method());
+                return Err(Failure::new(AuthError::with(Denial::MultipleSources, detail), only));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A valid token from one of `ps`, checked against the rule's authorization.
+    fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
+        let cfg = self.ctx.config;
+        let found = match Self::extract(cfg, self.req, ps) {
+            Ok(found) => found,
+            Err(f) => {
+                self.obs.step(Step::Refused { error: &f.error });
+                return Err(f);
+            }
+        };
+        for f in &found {
+            self.obs.step(Step::Found { source: f.source, bytes: f.token.len() });
+        }
+        let mut first_err: Option<Failure> = None;
         for f in &found {
             let candidates: Vec<ProviderId> =
                 ps.iter().copied().filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source))).collect();
@@ -243,7 +283,7 @@ impl Run<'_, '_> {
                 Ok(identity) => {
                     let provider = cfg.providers.get(identity.provider);
                     if let Some(authz) = rule_authz {
-                        authz.check(&identity.verified.claims).map_err(|e| Failure::new(e, Some(identity.provider)))?;
+                        self.authz(identity.provider, true, authz, &identity.verified.claims)?;
                     }
                     if let Some(provider) = provider {
                         match f.source {
@@ -273,10 +313,9 @@ impl Run<'_, '_> {
         let cfg = self.ctx.config;
         let now = self.ctx.now;
         if token.len() > cfg.max_token_bytes {
-            return Err(Failure::new(
-                AuthError::with(Denial::TooLarge, format!("{} bytes > {}", token.len(), cfg.max_token_bytes)),
-                None,
-            ));
+            let error = AuthError::with(Denial::TooLarge, format!("{} bytes > {}", token.len(), cfg.max_token_bytes));
+            self.obs.step(Step::Refused { error: &error });
+            return Err(Failure::new(error, None));
         }
         let digest = self.cache.enabled().then(|| cache::digest(token));
         if let Some(digest) = &digest {
@@ -284,19 +323,28 @@ impl Run<'_, '_> {
                 let Some(provider) = cfg.providers.get(*p) else { continue };
                 let Keys::Ready { generation, .. } = self.ctx.keys.keys(*p) else { continue };
                 if let Some(v) = self.cache.get(*p, token, *digest, generation, now) {
+                    self.obs.step(Step::CacheHit { provider: *p });
                     v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
-                    provider.authz.check(&v.claims).map_err(|e| Failure::new(e, Some(*p)))?;
+                    self.authz(*p, false, &provider.authz, &v.claims)?;
                     return Ok(Identity { provider: *p, verified: v, how: How::Cached });
                 }
             }
         }
-        let jws = jws::parse(token, cfg.max_token_bytes).map_err(|e| Failure::new(e, None))?;
+        let jws = match jws::parse(token, cfg.max_token_bytes) {
+            Ok(jws) => jws,
+            Err(error) => {
+                self.obs.step(Step::Refused { error: &error });
+                return Err(Failure::new(error, None));
+            }
+        };
+        self.obs.step(Step::Parsed { alg: jws.header.alg, kid: jws.header.kid.as_deref(), claims: &jws.claims });
         let iss = jws::issuer(&jws.claims);
         let matching: Vec<ProviderId> = candidates
             .iter()
             .copied()
             .filter(|p| cfg.providers.get(*p).is_some_and(|pr| Some(pr.claims.issuer.as_str()) == iss))
             .collect();
+        self.obs.step(Step::Issuer { candidates, matching: &matching });
         if matching.is_empty() {
             let known = cfg.providers.iter().any(|pr| Some(pr.claims.issuer.as_str()) == iss);
             let detail = match (iss, known) {
@@ -304,7 +352,9 @@ impl Run<'_, '_> {
                 (Some(i), true) => format!("issuer {i:?} not accepted on this route"),
                 (Some(i), false) => format!("unknown issuer {i:?}"),
             };
-            return Err(Failure::new(AuthError::with(Denial::UnknownIssuer, detail), None));
+            let error = AuthError::with(Denial::UnknownIssuer, detail);
+            self.obs.step(Step::Refused { error: &error });
+            return Err(Failure::new(error, None));
         }
         let mut first_err: Option<Failure> = None;
         for p in matching {
@@ -333,19 +383,27 @@ impl Run<'_, '_> {
         let (set, generation) = match self.ctx.keys.keys(p) {
             Keys::Ready { set, generation } => (set, generation),
             Keys::Unavailable { retry_after } => {
+                self.obs.step(Step::KeysUnavailable { provider: p, retry_after });
                 return Err(Failure { error: Denial::KeysUnavailable.into(), provider: Some(p), retry_after });
             }
         };
         let alg = jws.header.alg;
         let kid = jws.header.kid.as_deref();
-        let mut tried = false;
-        let mut path = None;
-        for key in set.candidates(kid, alg) {
-            tried = true;
-            path = crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host);
-            if path.is_some() {
-                break;
-            }
+        // One signature check per token and provider, whatever the key set holds: a `kid`
+        // names one key (the first that allows the alg, if the JWKS repeats a kid), and a token
+        // without `kid` is checked only when a single key allows its alg.
+        let mut keys = set.candidates(kid, alg);
+        let key = keys.next();
+        if kid.is_none() && key.is_some() && keys.next().is_some() {
+            let detail = format!("no kid, and several keys allow alg {}", alg.name());
+            let error = AuthError::with(Denial::KidRequired, detail);
+            self.obs.step(Step::NoKey { provider: p, error: &error });
+            return Err(Failure::new(error, Some(p)));
+        }
+        let tried = key.is_some();
+        let path = key.and_then(|key| crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host));
+        if let Some(key) = key {
+            self.obs.step(Step::Signature { provider: p, key, path });
         }
         let Some(path) = path else {
             let err = match kid {
@@ -358,9 +416,12 @@ impl Run<'_, '_> {
                 }
                 _ => AuthError::with(Denial::KeyMismatch, format!("no key for alg {}", alg.name())),
             };
+            self.obs.step(Step::NoKey { provider: p, error: &err });
             return Err(Failure::new(err, Some(p)));
         };
-        let times: Times = provider.claims.check(&jws.claims, now).map_err(|e| Failure::new(e, Some(p)))?;
+        let checked = provider.claims.check(&jws.claims, now);
+        self.obs.step(Step::Claims { provider: p, result: checked.as_ref() });
+        let times: Times = checked.map_err(|e| Failure::new(e, Some(p)))?;
         let verified = Rc::new(Verified {
             headers: provider.output.headers(&jws.claims, jws.payload_b64),
             claims: jws.claims.clone(),
@@ -369,8 +430,20 @@ impl Run<'_, '_> {
         if let Some(d) = digest {
             self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
         }
-        provider.authz.check(&verified.claims).map_err(|e| Failure::new(e, Some(p)))?;
+        self.authz(p, false, &provider.authz, &verified.claims)?;
         Ok(Identity { provider: p, verified, how: How::Verified(path) })
+    }
+
+    fn authz(
+        &mut self,
+        p: ProviderId,
+        rule: bool,
+        authz: &Authz,
+        claims: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Failure> {
+        let result = authz.check(claims);
+        self.obs.step(Step::Authz { provider: p, rule, authz, result: result.as_ref().copied() });
+        result.map_err(|e| Failure::new(e, Some(p)))
     }
 }
 
@@ -517,6 +590,41 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_kid_needs_a_single_key_for_its_alg() {
+        let no_kid = |key: &testkit::TestKey| key.token_with_header(&json!({"alg": key.alg, "typ": "JWT"}), &access());
+        let mut t = T::new(json!({}));
+        assert!(t.bearer("/", &no_kid(&testkit::rsa_a())).decision.is_ok(), "one key in the set");
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::rsa_b()))), Denial::BadSignature);
+        // Two keys allow RS256: refused before any signature check, whichever key signed it.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_b(), &testkit::rsa_a()]));
+        t.store.generation = 2;
+        let o = t.bearer("/", &no_kid(&testkit::rsa_a()));
+        assert_eq!(denial(&o), Denial::KidRequired);
+        assert!(o.kid_misses.is_empty(), "no refetch for a missing kid");
+        assert!(t.bearer("/", &testkit::rsa_a().token(&access())).decision.is_ok(), "with kid it passes");
+        // Only one key allows ES256 in a mixed set: the token is checked against it.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_a(), &testkit::rsa_b(), &testkit::p256()]));
+        t.store.generation = 3;
+        assert!(t.bearer("/", &no_kid(&testkit::p256())).decision.is_ok());
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::rsa_a()))), Denial::KidRequired);
+        // No key for the alg at all stays a key mismatch.
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::ed25519()))), Denial::KeyMismatch);
+    }
+
+    #[test]
+    fn a_repeated_kid_names_the_first_key() {
+        let mut t = T::new(json!({}));
+        // Both keys published as "rsa-a": the first one in document order is the key.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_b().with_kid("rsa-a"), &testkit::rsa_a()]));
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&access()))), Denial::BadSignature);
+        assert!(t.bearer("/", &testkit::rsa_b().with_kid("rsa-a").token(&access())).decision.is_ok());
+        // A key that cannot take the alg is passed over: the first key with that kid that can.
+        t.store.sets[1] = Some(set(&[&testkit::p256().with_kid("rsa-a"), &testkit::rsa_a()]));
+        t.store.generation = 2;
+        assert!(t.bearer("/", &testkit::rsa_a().token(&access())).decision.is_ok());
+    }
+
+    #[test]
     fn issuer_selects_the_provider() {
         let mut t = T::new(json!({}));
         let c = json!({"iss": AUTH0, "aud": "api", "sub": "auth0|1", "exp": testkit::now() + 60});
@@ -555,8 +663,54 @@ mod tests {
         assert_eq!(denial(&t.bearer("/both", &tok)), Denial::UnknownIssuer, "the auth0 half sees a Cognito token");
         let a0 = testkit::rsa_b().token(&json!({"iss": AUTH0, "aud": ["api"], "exp": testkit::now() + 60}));
         let path = format!("/both?access_token={a0}");
-        let allow = t.run("GET", &path, &[("authorization", &format!("Bearer {tok}"))]).decision.unwrap();
-        assert_eq!(allow.identities.len(), 2);
+        let o = t.run("GET", &path, &[("authorization", &format!("Bearer {tok}"))]);
+        assert_eq!(denial(&o), Denial::MultipleSources, "RFC 6750 §2: one method per request, even for `all`");
+        let mut t = T::new(json!({
+            "rules": [{"match": {"prefix": "/both"}, "requires": {"all": ["auth0", "cognito"]}}]
+        }));
+        t.cfg.providers[0].sources = vec![TokenSource::Header { name: "x-auth0".into(), prefix: String::new() }];
+        let allow = t.run("GET", "/both", &[("authorization", &format!("Bearer {tok}")), ("x-auth0", &a0)]).decision.unwrap();
+        assert_eq!(allow.identities.len(), 2, "two headers are one method");
+    }
+
+    #[test]
+    fn a_token_by_more_than_one_method_is_a_bad_request() {
+        let mut t = T::new(json!({}));
+        t.cfg.providers[1].sources.push(TokenSource::Cookie("id_token".into()));
+        let c = json!({"iss": AUTH0, "aud": "api", "sub": "auth0|1", "exp": testkit::now() + 60});
+        let a0 = testkit::rsa_b().token(&c);
+        let cg = testkit::rsa_a().token(&access());
+        let bearer = format!("Bearer {a0}");
+        let cookie = format!("id_token={cg}");
+        let query = format!("/x?access_token={a0}");
+        // auth0 reads the header and the query; cognito the header and the cookie.
+        assert_eq!(denial(&t.run("GET", &query, &[("authorization", &bearer)])), Denial::MultipleSources);
+        assert_eq!(denial(&t.run("GET", "/x", &[("authorization", &bearer), ("cookie", &cookie)])), Denial::MultipleSources);
+        assert_eq!(denial(&t.run("GET", &query, &[("cookie", &cookie)])), Denial::MultipleSources);
+        // The same token twice is still two methods.
+        assert_eq!(
+            denial(&t.run("GET", &format!("/x?access_token={a0}"), &[("authorization", &bearer)])),
+            Denial::MultipleSources
+        );
+        // One method at a time passes.
+        assert!(t.run("GET", &query, &[]).decision.is_ok());
+        assert!(t.run("GET", "/x", &[("cookie", &cookie)]).decision.is_ok());
+        assert!(t.run("GET", "/x", &[("authorization", &bearer)]).decision.is_ok());
+        // A decoded name counts: `access%5Ftoken` is the same parameter, and removed upstream.
+        let allow = t.run("GET", &format!("/x?access%5Ftoken={a0}&y=1"), &[]).decision.unwrap();
+        assert_eq!(allow.new_path.as_deref(), Some("/x?y=1"));
+        assert_eq!(denial(&t.run("GET", &format!("/x?access_token={a0}&access%5Ftoken=B"), &[])), Denial::Ambiguous);
+        assert_eq!(denial(&t.run("GET", &format!("/x?bad%zz=1&access_token={a0}"), &[])), Denial::MalformedQuery);
+        // A cookie header that is not UTF-8 is refused, even beside a good bearer token.
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", bearer.as_bytes()), ("cookie", b"a=\xff")];
+        let req = RequestView { method: "GET", path: "/x", headers: &hs };
+        let ctx = Context { config: &t.cfg, keys: &t.store, host: None, now: testkit::now() };
+        let o = authenticate(&ctx, &req, &mut t.cache);
+        assert_eq!(denial(&o), Denial::Malformed);
+        // A source that only some other route's provider reads does not count.
+        let mut t = T::new(json!({"rules": [{"match": {"prefix": "/c"}, "requires": {"provider": "cognito"}}]}));
+        let bearer = format!("Bearer {cg}");
+        assert!(t.run("GET", &format!("/c?access_token={a0}"), &[("authorization", &bearer)]).decision.is_ok());
     }
 
     #[test]
@@ -582,6 +736,57 @@ mod tests {
         t.store.sets[1] = None;
         assert_eq!(t.bearer("/feed", &tok).decision.unwrap().pass, Pass::KeysUnavailableAllowed);
         assert_eq!(denial(&t.bearer("/", &tok)), Denial::KeysUnavailable);
+    }
+
+    #[derive(Default)]
+    struct Names(Vec<String>);
+
+    impl Observer for Names {
+        fn step(&mut self, step: Step<'_>) {
+            let name = match step {
+                Step::CorsPreflight => "preflight".to_string(),
+                Step::Route { .. } => "route".into(),
+                Step::Found { .. } => "found".into(),
+                Step::CacheHit { .. } => "cache_hit".into(),
+                Step::Parsed { .. } => "parsed".into(),
+                Step::Refused { error } => format!("refused:{}", error.denial),
+                Step::Issuer { matching, .. } => format!("issuer:{matching:?}"),
+                Step::KeysUnavailable { .. } => "keys_unavailable".into(),
+                Step::Signature { path, .. } => format!("signature:{path:?}"),
+                Step::NoKey { error, .. } => format!("no_key:{}", error.denial),
+                Step::Claims { result, .. } => format!("claims:{}", result.err().map_or("ok".into(), |e| e.denial.to_string())),
+                Step::Authz { rule, result, .. } => format!("authz:{rule}:{}", result.is_ok()),
+            };
+            self.0.push(name);
+        }
+    }
+
+    #[test]
+    fn observer_sees_each_step_and_the_same_decision() {
+        let mut t = T::new(json!({}));
+        let tok = testkit::rsa_a().token(&access());
+        let bearer = format!("Bearer {tok}");
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", bearer.as_bytes())];
+        let req = RequestView { method: "GET", path: "/", headers: &hs };
+        let ctx = Context { config: &t.cfg, keys: &t.store, host: None, now: testkit::now() };
+        let mut names = Names::default();
+        let o = authenticate_observed(&ctx, &req, &mut TokenCache::new(0, 0), &mut names);
+        assert!(o.decision.is_ok());
+        assert_eq!(
+            names.0,
+            ["route", "found", "parsed", "issuer:[1]", "signature:Some(PureRust)", "claims:ok", "authz:false:true"]
+        );
+        let mut c = access();
+        c["exp"] = json!(testkit::now() - 3600);
+        let expired = format!("Bearer {}", testkit::rsa_a().token(&c));
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", expired.as_bytes())];
+        let req = RequestView { method: "GET", path: "/", headers: &hs };
+        let mut names = Names::default();
+        let o = authenticate_observed(&ctx, &req, &mut TokenCache::new(0, 0), &mut names);
+        assert_eq!(denial(&o), Denial::Expired);
+        assert_eq!(names.0.last().map(String::as_str), Some("claims:expired"));
+        let o2 = t.bearer("/", &testkit::rsa_a().token(&c));
+        assert_eq!(denial(&o2), Denial::Expired, "the unobserved path decides the same");
     }
 
     #[test]

@@ -36,25 +36,35 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
     Err(ConfigError { field: field.into(), message: message.into() })
 }
 
-/// Turns a serde error into a [`ConfigError`] whose field is `at`, extended with the unknown or
-/// missing member serde names.
+/// The hint added to errors inside a requirement, which serde can only call "unknown variant".
+const REQUIREMENT_FORMS: &str = "one of {\"provider\": name}, {\"any\": [..]}, {\"all\": [..]}, {\"allow_missing\": [..]}, {\"allow_missing_or_failed\": [..]}, \"none\"";
+
+/// Turns a serde error into a [`ConfigError`] whose field is the full path serde_path_to_error
+/// tracked (`providers.cognito.jwks.refresh_seconds`, `rules[0].match`), extended with the
+/// unknown or missing member serde names.
 fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
     let msg = e.to_string();
-    let msg = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let mut message = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
+    let at = if at == "." { String::new() } else { at.to_string() };
     let named = ["unknown field `", "missing field `"]
         .iter()
-        .find_map(|p| msg.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
+        .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
     let field = match (at.is_empty(), named) {
         (true, Some(f)) => f,
+        (false, Some(f)) if at == f || at.ends_with(&format!(".{f}")) => at,
         (false, Some(f)) => format!("{at}.{f}"),
         (true, None) => "(document)".to_string(),
-        (false, None) => at.to_string(),
+        (false, None) => at,
     };
-    ConfigError { field, message: msg }
+    let in_requirement = field.split('.').any(|seg| seg == "requires" || seg == "default_requires");
+    if in_requirement && !message.contains("unknown provider") {
+        message = format!("{message} ({REQUIREMENT_FORMS})");
+    }
+    ConfigError { field, message }
 }
 
-fn parse_at<T: for<'de> Deserialize<'de>>(at: &str, v: Value) -> Result<T, ConfigError> {
-    serde_json::from_value(v).map_err(|e| serde_err(at, &e))
+fn parse_doc(doc: Value) -> Result<RawConfig, ConfigError> {
+    serde_path_to_error::deserialize(doc).map_err(|e| serde_err(&e.path().to_string(), e.inner()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -62,65 +72,110 @@ fn parse_at<T: for<'de> Deserialize<'de>>(at: &str, v: Value) -> Result<T, Confi
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Config"))]
 struct RawConfig {
-    providers: BTreeMap<String, Value>,
+    /// Where editors find the JSON Schema of this document; ignored by the filter.
+    #[serde(rename = "$schema", default)]
+    _schema: Option<String>,
+    /// Map of provider name → provider. Names appear in stats and rules (letters, digits, `_`, `-`).
+    /// Required.
+    providers: BTreeMap<String, RawProvider>,
+    /// Ordered rules; the first whose `match` holds decides. Default: [].
     #[serde(default)]
-    rules: Vec<Value>,
+    rules: Vec<RawRule>,
+    /// Requirement for requests no rule matches. Default: any provider.
     #[serde(default)]
-    default_requires: Option<Value>,
+    default_requires: Option<RawRequirement>,
+    /// `realm` in `WWW-Authenticate`. Default: "envoy".
     #[serde(default)]
     realm: Option<String>,
+    /// Longer tokens are refused before any parsing. Default: 8192.
     #[serde(default)]
     max_token_bytes: Option<usize>,
+    /// Let CORS preflight requests through untouched. Default: true.
     #[serde(default)]
     bypass_cors_preflight: Option<bool>,
+    /// What a request needing a provider without usable keys gets: `"503"` (with `Retry-After`; the client
+    /// keeps its token and retries), `"401"` (as `jwt_authn`), or `"unauthenticated"` (treated as no token:
+    /// passes only where the rule allows missing tokens, else 503). Default: "503".
     #[serde(default)]
     on_keys_unavailable: Option<UnavailableMode>,
+    /// Verified-token cache per worker; `max_entries: 0` turns it off. Default: {"max_entries": 10000,
+    /// "max_bytes": 16777216}.
     #[serde(default)]
-    cache: Option<Value>,
+    cache: Option<RawCache>,
+    /// `"auto"`: Envoy's BoringSSL (`verify_signature`) for RS*/ES*, pure Rust otherwise and where the host
+    /// lacks it. `"pure_rust"`: never use the host. Default: "auto".
     #[serde(default)]
     crypto: Option<CryptoMode>,
+    /// Put operator detail (`reason`, `detail`) in reply bodies. Default: false.
     #[serde(default)]
     debug: bool,
+    /// Record the outcome in Envoy filter state for access logs and RBAC (see Observability); each value
+    /// costs a host call per request. Default: false.
     #[serde(default)]
     filter_state: Option<bool>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Provider"))]
 struct RawProvider {
+    /// Exact `iss` value. Tokens are matched to providers by it. Required unless cognito.
     #[serde(default)]
     issuer: Option<String>,
+    /// Cognito user pool: `{"region", "user_pool_id", "token_use": "access"|"id"|"any", "client_ids":
+    /// [...]}`. Derives `issuer` (`https://cognito-idp.<region>.amazonaws.com/<pool>`) and the JWKS path
+    /// (`/<pool>/.well-known/jwks.json`). Access tokens are checked on `client_id`, id tokens on `aud`;
+    /// `token_use` must match. `client_ids` is required unless `"allow_any_client": true`.
     #[serde(default)]
     cognito: Option<RawCognito>,
+    /// `aud` (string or array) must hold one of these. Required unless cognito or allow_any_audience.
     #[serde(default)]
     audiences: Option<Vec<String>>,
+    /// Explicitly skip the audience check. Default: false.
     #[serde(default)]
     allow_any_audience: bool,
+    /// Where keys come from: `{"inline": <JWKS object or string>}`, or a remote source (below). Required.
     #[serde(default)]
-    jwks: Option<Value>,
+    jwks: Option<RawJwks>,
+    /// Headers holding the token; the prefix (scheme) is compared case-insensitively. Default: [{"name":
+    /// "authorization", "prefix": "Bearer"}].
     #[serde(default)]
     from_headers: Option<Vec<RawHeaderSource>>,
+    /// Query parameters holding the token; removed from the path before the request goes upstream. Default:
+    /// [].
     #[serde(default)]
     from_params: Vec<String>,
+    /// Cookies holding the token. Default: [].
     #[serde(default)]
     from_cookies: Vec<String>,
+    /// Keep the token header upstream; `false` removes it after verification. Default: true.
     #[serde(default = "yes")]
     forward: bool,
+    /// Refuse tokens without `exp`. Default: true.
     #[serde(default = "yes")]
     require_exp: bool,
+    /// Allowed clock difference for `exp`, `nbf`, `iat`. Default: 60.
     #[serde(default)]
     clock_skew_seconds: Option<u64>,
+    /// Refuse tokens whose `exp - iat` is longer.
     #[serde(default)]
     max_lifetime_seconds: Option<u64>,
+    /// `{"exact": [...], "prefixes": [...]}`: allowed `sub` values (403 otherwise).
     #[serde(default)]
     subjects: Option<RawSubjects>,
+    /// `cognito:groups` must contain one of these (403 otherwise). Default: [].
     #[serde(default)]
     groups: Vec<String>,
+    /// `scope` (space-delimited) must contain all of these (403 otherwise). Default: [].
     #[serde(default)]
     scopes: Vec<String>,
+    /// What goes upstream.
     #[serde(default)]
-    output: Option<Value>,
+    output: Option<RawOutput>,
 }
 
 fn yes() -> bool {
@@ -129,6 +184,8 @@ fn yes() -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Cognito"))]
 struct RawCognito {
     region: String,
     user_pool_id: String,
@@ -141,6 +198,8 @@ struct RawCognito {
 
 #[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "TokenUse"))]
 enum RawTokenUse {
     Access,
     Id,
@@ -149,6 +208,8 @@ enum RawTokenUse {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "HeaderSource"))]
 struct RawHeaderSource {
     name: String,
     #[serde(default)]
@@ -157,6 +218,8 @@ struct RawHeaderSource {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Subjects"))]
 struct RawSubjects {
     #[serde(default)]
     exact: Vec<String>,
@@ -166,42 +229,65 @@ struct RawSubjects {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Jwks"))]
 struct RawJwks {
+    /// Keys in the configuration: a JWKS object, or a string holding one.
     #[serde(default)]
     inline: Option<Value>,
+    /// Envoy cluster that reaches the JWKS host (under Istio: `outbound|443||<host>`). Required.
     #[serde(default)]
     cluster: Option<String>,
+    /// `:authority` of the request. Default: the issuer's host.
     #[serde(default)]
     authority: Option<String>,
+    /// JWKS path on the cluster (derived for Cognito; or use `discovery`).
     #[serde(default)]
     path: Option<String>,
+    /// Find the JWKS through `<issuer>/.well-known/openid-configuration`. A `jwks_uri` on the same host is
+    /// followed; another host is logged with the cluster to add. Default: false.
     #[serde(default)]
     discovery: bool,
+    /// Per-request timeout. Default: 5000.
     #[serde(default)]
     timeout_ms: Option<u64>,
+    /// Refresh interval after a good fetch. Default: 600.
     #[serde(default)]
     refresh_seconds: Option<u64>,
+    /// How long the last good keys keep serving while refreshes fail. Default: 86400.
     #[serde(default)]
     max_stale_seconds: Option<u64>,
+    /// At most one unknown-`kid` refetch per this window, across all workers. Default: 10.
     #[serde(default)]
     kid_miss_penalty_seconds: Option<u64>,
+    /// How long a request with an unknown `kid` may wait for that refetch (0: never wait). Default: 3000.
     #[serde(default)]
     kid_miss_wait_ms: Option<u64>,
+    /// Largest JWKS accepted. Default: 262144.
     #[serde(default)]
     max_bytes: Option<usize>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Output"))]
 struct RawOutput {
+    /// Header for the user; `null` turns it off. Default: "x-current-user".
     #[serde(default = "default_user_header", deserialize_with = "nullable")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     user_header: Option<String>,
+    /// A list: the header holds only these claims, as compact JSON. Default: all claims.
     #[serde(default)]
     user_claims: Option<Vec<String>>,
+    /// One claim: the header holds its value (strings as they are).
     #[serde(default)]
     user_claim: Option<String>,
+    /// Header → claim. Scalars as they are, arrays joined with commas, objects as JSON; dot paths reach
+    /// nested claims (a top-level claim whose name contains dots wins). Default: {}.
     #[serde(default)]
     claim_headers: BTreeMap<String, String>,
+    /// Header for the raw base64url payload (as `jwt_authn`'s `forward_payload_header`).
     #[serde(default)]
     payload_header: Option<String>,
 }
@@ -217,10 +303,12 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D:
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Rule"))]
 struct RawRule {
     #[serde(rename = "match")]
     when: RawMatch,
-    requires: Value,
+    requires: RawRequirement,
     #[serde(default)]
     groups: Vec<String>,
     #[serde(default)]
@@ -231,6 +319,8 @@ struct RawRule {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Match"))]
 struct RawMatch {
     #[serde(default)]
     prefix: Option<String>,
@@ -246,6 +336,8 @@ struct RawMatch {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "HeaderMatch"))]
 struct RawHeaderMatch {
     name: String,
     #[serde(default)]
@@ -258,6 +350,8 @@ struct RawHeaderMatch {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Condition"))]
 struct RawCondition {
     path: String,
     #[serde(default)]
@@ -268,6 +362,8 @@ struct RawCondition {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Requirement"))]
 enum RawRequirement {
     Provider(String),
     Any(Vec<String>),
@@ -279,6 +375,8 @@ enum RawRequirement {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Cache"))]
 struct RawCache {
     #[serde(default)]
     max_entries: Option<usize>,
@@ -291,6 +389,7 @@ struct RawCache {
 
 /// What to answer while a provider has no usable keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UnavailableMode {
     /// 503 with `Retry-After` (the default): the client keeps its token and retries.
@@ -306,6 +405,7 @@ pub enum UnavailableMode {
 
 /// Which signature path to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CryptoMode {
     /// Envoy's `verify_signature` where offered, pure Rust otherwise (the default).
@@ -428,7 +528,7 @@ impl Config {
         if !doc.is_object() {
             return err("(document)", "must be a JSON object");
         }
-        let raw: RawConfig = parse_at("", doc)?;
+        let raw = parse_doc(doc)?;
         compile(raw)
     }
 
@@ -446,6 +546,21 @@ impl Config {
     }
 }
 
+/// The JSON Schema of the configuration document, generated from the types serde reads it with,
+/// so it cannot drift from what `on_configure` accepts (`jwt-filter schema`).
+#[cfg(feature = "schema")]
+pub fn json_schema() -> Value {
+    let mut schema = schemars::schema_for!(RawConfig).to_value();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert("title".into(), Value::from("jwt-filter configuration"));
+        o.insert(
+            "description".into(),
+            Value::from("Configuration of the jwt-filter proxy-wasm module (generated by `jwt-filter schema`)."),
+        );
+    }
+    schema
+}
+
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     if raw.providers.is_empty() {
         return err("providers", "at least one provider is required");
@@ -459,24 +574,21 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         return err("max_token_bytes", "must be between 64 and 1048576");
     }
     let mut providers = Vec::with_capacity(raw.providers.len());
-    for (name, v) in raw.providers {
-        providers.push(compile_provider(&name, v)?);
+    for (name, p) in raw.providers {
+        providers.push(compile_provider(&name, p)?);
     }
     let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
     let mut rules = Vec::with_capacity(raw.rules.len());
-    for (i, v) in raw.rules.into_iter().enumerate() {
-        rules.push(compile_rule(&format!("rules[{i}]"), v, &names)?);
+    for (i, r) in raw.rules.into_iter().enumerate() {
+        rules.push(compile_rule(&format!("rules[{i}]"), r, &names)?);
     }
     let default_requires = match raw.default_requires {
-        Some(v) => compile_requirement("default_requires", v, &names)?,
+        Some(r) => compile_requirement("default_requires", r, &names)?,
         None => Requirement::Any((0..providers.len()).collect()),
     };
     let cache = match raw.cache {
         None => CacheConfig { max_entries: 10_000, max_bytes: 16 << 20 },
-        Some(v) => {
-            let c: RawCache = parse_at("cache", v)?;
-            CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) }
-        }
+        Some(c) => CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) },
     };
     let mut output_headers: Vec<String> = Vec::new();
     for p in &providers {
@@ -543,12 +655,11 @@ fn non_empty_list(field: &str, list: &[String]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn compile_provider(name: &str, v: Value) -> Result<Provider, ConfigError> {
+fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigError> {
     let at = format!("providers.{name}");
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return err(&at, "provider names use letters, digits, '_' and '-' (they appear in stats)");
     }
-    let raw: RawProvider = parse_at(&at, v)?;
     let cognito = raw.cognito.as_ref();
     if let Some(c) = cognito {
         let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -665,11 +776,10 @@ fn compile_provider(name: &str, v: Value) -> Result<Provider, ConfigError> {
     })
 }
 
-fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
-    let Some(v) = v else {
+fn compile_jwks(at: &str, raw: Option<RawJwks>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
+    let Some(raw) = raw else {
         return err(at, "missing (give inline keys, or a cluster to fetch them from)");
     };
-    let raw: RawJwks = parse_at(at, v)?;
     if let Some(inline) = raw.inline {
         if raw.cluster.is_some() || raw.path.is_some() || raw.authority.is_some() || raw.discovery {
             return err(format!("{at}.inline"), "inline keys cannot be combined with cluster, path, authority or discovery");
@@ -744,9 +854,8 @@ fn compile_jwks(at: &str, v: Option<Value>, issuer: &str, cognito: Option<&RawCo
     Ok(KeySource::Remote(remote))
 }
 
-fn compile_output(at: &str, v: Option<Value>) -> Result<Output, ConfigError> {
-    let Some(v) = v else { return Ok(Output::default()) };
-    let raw: RawOutput = parse_at(at, v)?;
+fn compile_output(at: &str, raw: Option<RawOutput>) -> Result<Output, ConfigError> {
+    let Some(raw) = raw else { return Ok(Output::default()) };
     let user_header = match raw.user_header {
         Some(h) => Some(check_header_name(&format!("{at}.user_header"), &h)?),
         None => None,
@@ -800,14 +909,7 @@ fn provider_ids(at: &str, list: &[String], names: &[String]) -> Result<Vec<Provi
         .collect()
 }
 
-fn compile_requirement(at: &str, v: Value, names: &[String]) -> Result<Requirement, ConfigError> {
-    let raw: RawRequirement = serde_json::from_value(v).map_err(|e| ConfigError {
-        field: at.to_string(),
-        message: format!(
-            "{} (one of {{\"provider\": name}}, {{\"any\": [..]}}, {{\"all\": [..]}}, {{\"allow_missing\": [..]}}, {{\"allow_missing_or_failed\": [..]}}, \"none\")",
-            e.to_string().rsplit_once(" at line ").map_or(e.to_string(), |(m, _)| m.to_string())
-        ),
-    })?;
+fn compile_requirement(at: &str, raw: RawRequirement, names: &[String]) -> Result<Requirement, ConfigError> {
     Ok(match raw {
         RawRequirement::Provider(p) => Requirement::Any(provider_ids(&format!("{at}.provider"), &[p], names)?),
         RawRequirement::Any(l) => Requirement::Any(provider_ids(&format!("{at}.any"), &l, names)?),
@@ -820,8 +922,7 @@ fn compile_requirement(at: &str, v: Value, names: &[String]) -> Result<Requireme
     })
 }
 
-fn compile_rule(at: &str, v: Value, names: &[String]) -> Result<Rule, ConfigError> {
-    let raw: RawRule = parse_at(at, v)?;
+fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, ConfigError> {
     let m = raw.when;
     let path = match (m.prefix, m.exact, m.regex) {
         (Some(p), None, None) => PathMatch::Prefix(p),
@@ -943,6 +1044,44 @@ mod tests {
         let mut v = cognito();
         v["providers"]["cognito"]["output"] = json!({"user_header": "bad header"});
         assert_eq!(field(&v), "providers.cognito.output.user_header");
+    }
+
+    fn message(v: &Value) -> String {
+        parse(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn serde_errors_carry_the_full_path() {
+        let mut v = cognito();
+        v["providers"]["cognito"]["jwks"]["refresh_seconds"] = json!("often");
+        assert_eq!(
+            message(&v),
+            "invalid configuration: providers.cognito.jwks.refresh_seconds: invalid type: string \"often\", expected u64"
+        );
+        let mut v = cognito();
+        v["providrs"] = v["providers"].clone();
+        let m = message(&v);
+        assert!(
+            m.starts_with("invalid configuration: providrs: unknown field `providrs`, expected one of `$schema`, `providers`"),
+            "{m}"
+        );
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/"}, "requires": "none"}, {"match": {"prefix": "/", "methods": "GET"}, "requires": "none"}]);
+        assert_eq!(field(&v), "rules[1].match.methods");
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/"}, "requires": {"one_of": ["cognito"]}}]);
+        let e = parse(&v).unwrap_err();
+        assert_eq!(e.field, "rules[0].requires");
+        assert!(e.message.contains("allow_missing_or_failed"), "{}", e.message);
+        let mut v = cognito();
+        v["providers"]["cognito"]["cognito"] = json!({"region": "us-east-1", "user_pool_id": "us-east-1_Abc"});
+        assert_eq!(message(&v), "invalid configuration: providers.cognito.cognito.token_use: missing field `token_use`");
+        let mut v = cognito();
+        v["$schema"] = json!("https://example.com/config.schema.json");
+        assert!(parse(&v).is_ok(), "$schema is for editors and ignored");
+        let mut v = cognito();
+        v["cache"] = json!({"max_entries": -1});
+        assert_eq!(field(&v), "cache.max_entries");
     }
 
     #[test]

@@ -56,11 +56,18 @@ pub enum Denial {
     Claim,
     /// The provider has no usable keys yet, or they are older than `max_stale`.
     KeysUnavailable,
+    /// A token without `kid`, and more than one key of the provider's set allows its `alg`.
+    KidRequired,
+    /// Tokens in more than one source (header, query, cookie): RFC 6750 §2 allows one (400).
+    MultipleSources,
+    /// A query parameter name with a broken percent escape, so the token parameter cannot be
+    /// told apart from the others (400).
+    MalformedQuery,
 }
 
 impl Denial {
     /// All variants, in a stable order (used to define one counter per reason).
-    pub const ALL: [Denial; 23] = [
+    pub const ALL: [Denial; 26] = [
         Denial::Missing,
         Denial::Ambiguous,
         Denial::TooLarge,
@@ -84,6 +91,9 @@ impl Denial {
         Denial::Scope,
         Denial::Claim,
         Denial::KeysUnavailable,
+        Denial::KidRequired,
+        Denial::MultipleSources,
+        Denial::MalformedQuery,
     ];
 
     /// Stable snake_case name used in counters, logs and filter state.
@@ -112,6 +122,9 @@ impl Denial {
             Denial::Scope => "scope",
             Denial::Claim => "claim",
             Denial::KeysUnavailable => "keys_unavailable",
+            Denial::KidRequired => "kid_required",
+            Denial::MultipleSources => "multiple_sources",
+            Denial::MalformedQuery => "malformed_query",
         }
     }
 
@@ -141,6 +154,9 @@ impl Denial {
             Denial::Scope => "required scope missing",
             Denial::Claim => "claim requirement not met",
             Denial::KeysUnavailable => "signing keys unavailable",
+            Denial::KidRequired => "kid required",
+            Denial::MultipleSources => "token in more than one place",
+            Denial::MalformedQuery => "malformed query string",
         }
     }
 
@@ -150,6 +166,7 @@ impl Denial {
             Denial::Missing => ReplyClass::Unauthenticated,
             Denial::Subject | Denial::Group | Denial::Scope | Denial::Claim => ReplyClass::Forbidden,
             Denial::KeysUnavailable => ReplyClass::Unavailable,
+            Denial::MultipleSources | Denial::MalformedQuery => ReplyClass::InvalidRequest,
             _ => ReplyClass::InvalidToken,
         }
     }
@@ -172,6 +189,8 @@ pub enum ReplyClass {
     Forbidden,
     /// 503 with `Retry-After` (keys unavailable; the client's token may be fine).
     Unavailable,
+    /// 400 with `error="invalid_request"` (RFC 6750 §3.1: the request itself is malformed).
+    InvalidRequest,
 }
 
 /// A refusal: its cause, and a detail for the log line (never the token itself).
@@ -263,6 +282,7 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
         ReplyClass::Unauthenticated => (401, None),
         ReplyClass::InvalidToken => (401, Some("invalid_token")),
         ReplyClass::Forbidden => (403, Some("insufficient_scope")),
+        ReplyClass::InvalidRequest => (400, Some("invalid_request")),
         ReplyClass::Unavailable if opts.unavailable_status == 401 => (401, Some("invalid_token")),
         ReplyClass::Unavailable => (opts.unavailable_status, None),
     };
@@ -384,6 +404,23 @@ mod tests {
         let r = reply(&Denial::Group.into(), &opts(), 0);
         assert_eq!(r.status, 403);
         assert!(header(&r, "www-authenticate").unwrap_or("").contains("insufficient_scope"));
+    }
+
+    #[test]
+    fn request_errors_are_400_invalid_request() {
+        for d in [Denial::MultipleSources, Denial::MalformedQuery] {
+            let r = reply(&d.into(), &opts(), 0);
+            assert_eq!(r.status, 400);
+            let challenge = header(&r, "www-authenticate").unwrap_or("");
+            assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+            assert!(r.body.contains("invalid_request"));
+        }
+        let r = reply(&Denial::KidRequired.into(), &opts(), 0);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"kid required\"")
+        );
     }
 
     #[test]

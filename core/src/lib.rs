@@ -8,6 +8,7 @@
 //! - [`config`], [`rules`], [`output`]: the configuration, routing, and upstream headers.
 //! - [`authn`], [`cache`]: the per-request decision and the verified-token cache.
 //! - [`error`]: one refusal enum and the one function that maps it to a reply.
+//! - [`trace`]: the steps of a decision, for `jwt-filter explain` (a no-op in the filter).
 //! - [`shared`], [`lifecycle`]: the shared-data records and the JWKS fetch schedule that all
 //!   workers and the fetcher agree on.
 //! - [`worker`]: a filter worker's request-path policy (clock, re-check, kid-miss waits).
@@ -31,4 +32,5 @@ pub mod output;
 pub mod policy;
 pub mod rules;
 pub mod shared;
+pub mod trace;
 pub mod worker;

@@ -29,7 +29,8 @@ cp "$wasm_dir/jwt_filter.wasm" "$wasm_dir/jwks_fetcher.wasm" dist/
 docker save -o "dist/${image%%:*}-$version.tar" "$image"
 digest=$(python3 deploy/release/oci_layout.py dist/jwt_filter.wasm dist/oci "$version" "$created")
 python3 deploy/release/sbom.py jwt-filter dist/jwt_filter.wasm "$created" >dist/sbom/jwt_filter.cdx.json
-python3 deploy/release/sbom.py jwks-fetcher dist/jwks_fetcher.wasm "$created" >dist/sbom/jwks_fetcher.cdx.json
+# One module serves both roles: jwks_fetcher.wasm is the jwt-filter package too.
+python3 deploy/release/sbom.py jwt-filter dist/jwks_fetcher.wasm "$created" >dist/sbom/jwks_fetcher.cdx.json
 # This version's section: from its heading to the next one.
 awk -v v="## [$version]" 'index($0, v) == 1 {p = 1; print; next} /^## \[/ {p = 0} p' CHANGELOG.md >dist/CHANGELOG.md
 python3 deploy/release/pin_wasmplugin.py deploy/istio/wasmplugin.yaml dist/istio/wasmplugin.yaml "$version" "${digest#sha256:}"

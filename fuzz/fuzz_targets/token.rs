@@ -9,12 +9,14 @@
 //!   harness's fuzz-only Ed25519 key, so claims, policy and output are fuzzed behind a valid
 //!   signature.
 //!
-//! Each request runs twice with one cache, so the second run takes the cached path.
+//! Each request runs twice with one cache, so the second run takes the cached path; the two
+//! answers must be the same.
 
 #![no_main]
 
 mod common;
 
+use jwt_core::authn::Outcome;
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
 use jwt_core::crypto::HostVerifier;
@@ -76,9 +78,25 @@ fuzz_target!(|data: &[u8]| {
         headers.push(("cookie", &cookie));
     }
     let req = RequestView { method: "GET", path: &path, headers: &headers };
+    // Twice: the second may be answered from the cache, and must be the same answer.
     let mut cache = TokenCache::new(8, 1 << 16);
-    for _ in 0..2 {
-        let outcome = common::decide(&f.harness.config, f.harness.now, &req, host, &mut cache);
-        std::hint::black_box(outcome);
-    }
+    let first = common::decide(&f.harness.config, f.harness.now, &req, host, &mut cache);
+    let second = common::decide(&f.harness.config, f.harness.now, &req, host, &mut cache);
+    assert_eq!(comparable(&first), comparable(&second), "a repeated request got another answer");
 });
+
+/// The outcome without how the identity was established (a signature check, then a cache hit).
+fn comparable(o: &Outcome) -> String {
+    match &o.decision {
+        Ok(a) => format!(
+            "allow {:?} identities {:?} add {:?} remove {:?} path {:?} kid_misses {:?}",
+            a.pass,
+            a.identities.iter().map(|i| (i.provider, &i.verified)).collect::<Vec<_>>(),
+            a.add_headers,
+            a.remove_headers,
+            a.new_path,
+            o.kid_misses
+        ),
+        Err(d) => format!("deny {d:?} kid_misses {:?}", o.kid_misses),
+    }
+}

@@ -5,6 +5,10 @@
 //! It takes the same configuration document as the filter (only `providers` matter here) and
 //! runs the core's lifecycle in the service role: while its heartbeat is fresh, workers never
 //! fetch. Everything else (lease, refresh, backoff, kid-miss refetch) is shared code.
+//!
+//! This crate is the fetcher's code; it is built into the filter's module (`jwt-filter`'s
+//! `roles`), which runs it when the plugin's `root_id` is `jwks-fetcher`. One module for both
+//! roles lets Envoy compile it once for the fetcher and the workers (same `vm_id`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -19,16 +23,18 @@ use wasm_host::metrics::Metrics;
 /// How often the fetcher renews its heartbeat and looks for due fetches and kid-miss requests.
 const TICK: Duration = Duration::from_millis(100);
 
-proxy_wasm::main! {{
-    wasm_host::logging::init("jwks-fetcher");
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Fetcher { context_id, keys: None, metrics: Metrics::default() }) });
-}}
-
 /// The fetcher's root context.
 pub struct Fetcher {
     context_id: u32,
     keys: Option<KeyRuntime>,
     metrics: Metrics,
+}
+
+impl Fetcher {
+    /// A fetcher root context, not yet configured.
+    pub fn new(context_id: u32) -> Fetcher {
+        Fetcher { context_id, keys: None, metrics: Metrics::default() }
+    }
 }
 
 impl Context for Fetcher {

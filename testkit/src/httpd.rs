@@ -103,6 +103,21 @@ fn read(stream: &mut TcpStream) -> Option<Request> {
     Some(Request { method, path: path.to_string(), query, headers })
 }
 
+/// Exits the process (status 0) on SIGTERM or SIGINT. A process that is PID 1 of a container
+/// gets no default action for these signals, so without a handler `docker stop` waits its 10 s
+/// and then kills it.
+pub fn exit_on_signals(name: &'static str) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            eprintln!("{name}: signal {sig}, exiting");
+            std::process::exit(0);
+        }
+    });
+    Ok(())
+}
+
 /// Serves forever on `addr`, calling `handler` for each request.
 pub fn serve(addr: &str, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr)?;

@@ -65,6 +65,21 @@ pub fn rsa_3072() -> TestKey {
     rsa("rsa-3072", include_str!("../keys/rsa-3072.pem"))
 }
 
+/// An RSA key of its own for each RSA algorithm other than RS256, so a token of that algorithm
+/// verifies against a JWK that pins it (RS256 has [`rsa_a`] and [`rsa_3072`]): RS384 (2048
+/// bits), RS512 (4096), PS256 (2048), PS384 (3072), PS512 (4096). `None` for other algorithms.
+pub fn rsa_for(alg: &str) -> Option<TestKey> {
+    let (kid, pem, alg): (&str, &'static str, &'static str) = match alg {
+        "RS384" => ("rsa-rs384", include_str!("../keys/rsa-rs384.pem"), "RS384"),
+        "RS512" => ("rsa-rs512", include_str!("../keys/rsa-rs512.pem"), "RS512"),
+        "PS256" => ("rsa-ps256", include_str!("../keys/rsa-ps256.pem"), "PS256"),
+        "PS384" => ("rsa-ps384", include_str!("../keys/rsa-ps384.pem"), "PS384"),
+        "PS512" => ("rsa-ps512", include_str!("../keys/rsa-ps512.pem"), "PS512"),
+        _ => return None,
+    };
+    Some(TestKey { alg, ..rsa(kid, pem) })
+}
+
 /// ECDSA P-256 key.
 pub fn p256() -> TestKey {
     let pem = include_str!("../keys/ec-p256.pem");

@@ -9,16 +9,43 @@ pub mod http;
 pub mod server;
 
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)]
 pub use http::{get, request, Response};
 #[allow(unused_imports)]
 pub use server::{Behavior, Server};
+
+/// How long Envoy may take to become ready. V8 compiles the ~800 KB filter module at start,
+/// which takes 20-50 s on 2 busy cores; readiness is polled, so a quiet machine is not slowed.
+pub const START: Duration = Duration::from_secs(120);
+/// How long any asynchronous event (a log line, a stat, a fetch, keys arriving) may take.
+pub const EVENT: Duration = Duration::from_secs(30);
+
+/// One Envoy at a time per test binary: tests run on parallel threads, and two or more Envoys
+/// (each compiling the module in V8 and running several workers) starve 2 cores into missed
+/// deadlines. Each [`Envoy`] holds this lock while it lives (re-entrant per thread, so a test
+/// may run two Envoys itself).
+static ONE_ENVOY: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    static ENVOYS_HERE: Cell<u32> = const { Cell::new(0) };
+}
+
+fn one_envoy() -> Option<MutexGuard<'static, ()>> {
+    let held = ENVOYS_HERE.with(|n| {
+        let held = n.get() > 0;
+        n.set(n.get() + 1);
+        held
+    });
+    // A test that failed while holding the lock poisons it; the next one may still run.
+    (!held).then(|| ONE_ENVOY.lock().unwrap_or_else(|e| e.into_inner()))
+}
 
 /// Repository root.
 pub fn root() -> PathBuf {
@@ -68,9 +95,19 @@ pub fn runner() -> &'static Runner {
     })
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, never handed out before in this process: tests run on
+/// parallel threads, and a port chosen for a server that is stopped (or for an Envoy listener
+/// not bound yet) must not go to another test meanwhile.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -263,6 +300,7 @@ pub struct Envoy {
     wasm_dir: String,
     name: String,
     child: Option<Child>,
+    _one: Option<MutexGuard<'static, ()>>,
 }
 
 /// Why Envoy did not come up.
@@ -283,6 +321,7 @@ impl Envoy {
 
     /// Starts Envoy; `Err` with its logs if it exits or never becomes ready.
     pub fn try_start(setup: &Setup) -> Result<Envoy, StartError> {
+        let one = one_envoy();
         let admin = free_port();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let name = format!("jwtf-{}-{n}", std::process::id());
@@ -314,7 +353,8 @@ impl Envoy {
             "--file-flush-interval-msec",
             "100",
             "--log-format",
-            "[%Y-%m-%d %T.%e][%l][%n] %v",
+            // %t (the thread id) tells the workers' lines apart: see [`Envoy::wait_log_threads`].
+            "[%Y-%m-%d %T.%e][%t][%l][%n] %v",
         ];
         let log_file = std::fs::File::create(dir.join("envoy.log")).unwrap();
         let child = match runner {
@@ -334,11 +374,11 @@ impl Envoy {
                 Some(Command::new(bin).args(envoy_args).stdout(log_file.try_clone().unwrap()).stderr(log_file).spawn().unwrap())
             }
         };
-        let mut envoy = Envoy { admin, ports: setup.listeners.iter().map(|l| l.port).collect(), dir, wasm_dir, name, child };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut envoy =
+            Envoy { admin, ports: setup.listeners.iter().map(|l| l.port).collect(), dir, wasm_dir, name, child, _one: one };
+        let deadline = Instant::now() + START;
         while Instant::now() < deadline {
             if !envoy.running() {
-                std::thread::sleep(Duration::from_millis(200));
                 return Err(StartError { logs: envoy.logs() });
             }
             if let Ok(r) = get(admin, "/ready") {
@@ -422,15 +462,53 @@ impl Envoy {
         })
     }
 
-    /// Waits (up to 3 s: the filter hands counts to Envoy every 100 ms) until a stat equals
-    /// `want`; returns the last value read.
+    /// Waits (up to [`EVENT`]: the filter hands counts to Envoy every 100 ms) until a stat
+    /// equals `want`; returns the last value read.
     pub fn stat_eventually(&self, name: &str, want: u64) -> Option<u64> {
         let mut last = None;
-        wait_until(Duration::from_secs(3), &mut || {
+        wait_until(EVENT, &mut || {
             last = self.stat(name);
             last == Some(want)
         });
         last
+    }
+
+    /// Waits (up to [`EVENT`]) until Envoy's output contains `line`; panics with the log if not.
+    pub fn wait_log(&self, line: &str) {
+        let mut logs = String::new();
+        let seen = wait_until(EVENT, &mut || {
+            logs = self.logs();
+            logs.contains(line)
+        });
+        assert!(seen, "no line with {line:?} in Envoy's output within {EVENT:?}:\n{logs}");
+    }
+
+    /// A marker through the filter of listener `port`: a request without a token to a path
+    /// named once, which the filter refuses and logs (at debug) with its path. When the marker's
+    /// line is in the log, so is every line any thread logged before the request was sent (they
+    /// share one stream), so a check that a line is *absent* may run after this.
+    pub fn sync_logs(&self, port: u16) {
+        static MARK: AtomicU32 = AtomicU32::new(0);
+        let path = format!("/log-marker-{}-{}", std::process::id(), MARK.fetch_add(1, Ordering::SeqCst));
+        let r = get(port, &path).unwrap();
+        assert!(r.status != 200, "the marker request {path} was not refused by the filter");
+        self.wait_log(&format!(" path={path}\n"));
+    }
+
+    /// The thread ids of Envoy log lines containing `needle`, in order, one per line.
+    pub fn log_threads(&self, needle: &str) -> Vec<String> {
+        self.logs().lines().filter(|l| l.contains(needle)).filter_map(|l| l.split("][").nth(1).map(str::to_string)).collect()
+    }
+
+    /// Waits (up to [`EVENT`]) until each of `threads` logged a line with `needle` more than
+    /// `before` times: e.g. every worker logged that it took new keys up.
+    pub fn wait_log_threads(&self, needle: &str, threads: &[String], before: &dyn Fn(&str) -> usize) {
+        let mut seen = Vec::new();
+        let ok = wait_until(EVENT, &mut || {
+            seen = self.log_threads(needle);
+            threads.iter().all(|t| seen.iter().filter(|s| *s == t).count() > before(t))
+        });
+        assert!(ok, "not every thread of {threads:?} logged {needle:?} again within {EVENT:?}: {seen:?}");
     }
 
     /// Polls until `f` holds or `timeout` passes; returns whether it held.
@@ -455,6 +533,7 @@ pub fn wait_until(timeout: Duration, f: &mut dyn FnMut() -> bool) -> bool {
 
 impl Drop for Envoy {
     fn drop(&mut self) {
+        ENVOYS_HERE.with(|n| n.set(n.get().saturating_sub(1)));
         if std::env::var_os("KEEP_ENVOY_LOGS").is_some() || std::thread::panicking() {
             let logs = self.logs();
             let tail: Vec<&str> = logs.lines().rev().take(60).collect();

@@ -61,7 +61,8 @@ pub struct Server {
     /// Its port.
     pub port: u16,
     shared: Arc<Shared>,
-    running: bool,
+    /// The accept loop, while listening; it owns the listener.
+    accepting: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -92,27 +93,29 @@ impl Server {
                 count: AtomicUsize::new(0),
                 stop: AtomicBool::new(false),
             }),
-            running: false,
+            accepting: None,
         }
     }
 
     /// Starts (or restarts) listening on the same port.
     pub fn resume(&mut self) {
-        if self.running {
+        if self.accepting.is_some() {
             return;
         }
-        let listener = (0..100)
-            .find_map(|_| {
-                TcpListener::bind(("127.0.0.1", self.port)).ok().or_else(|| {
-                    std::thread::sleep(Duration::from_millis(50));
-                    None
-                })
-            })
-            .expect("port still busy");
+        // The port is this server's alone (`free_port` never hands it out twice), and the
+        // previous listener was closed when its accept loop ended (`stop` joins it).
+        // Another process may hold it for a moment (an outgoing connection's local port).
+        let mut listener = None;
+        let bound = super::wait_until(super::EVENT, &mut || {
+            listener = TcpListener::bind(("127.0.0.1", self.port)).ok();
+            listener.is_some()
+        });
+        assert!(bound, "port {} stayed busy for {:?}", self.port, super::EVENT);
+        let listener = listener.unwrap();
         listener.set_nonblocking(true).unwrap();
         self.shared.stop.store(false, Ordering::SeqCst);
         let shared = Arc::clone(&self.shared);
-        std::thread::spawn(move || loop {
+        self.accepting = Some(std::thread::spawn(move || loop {
             if shared.stop.load(Ordering::SeqCst) {
                 return;
             }
@@ -123,15 +126,16 @@ impl Server {
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(5)),
             }
-        });
-        self.running = true;
+        }));
     }
 
-    /// Stops listening: new connections are refused.
+    /// Stops listening: once it returns, new connections are refused (the accept loop has
+    /// ended and closed the listener).
     pub fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(30));
-        self.running = false;
+        if let Some(t) = self.accepting.take() {
+            t.join().unwrap();
+        }
     }
 
     /// Changes what it answers.

@@ -19,6 +19,7 @@ fn main() -> std::io::Result<()> {
         .and_then(|i| args.get(i + 1).cloned())
         .or_else(|| std::env::var("BACKEND_LISTEN").ok())
         .unwrap_or_else(|| "127.0.0.1:9200".into());
+    testkit::httpd::exit_on_signals("demo-backend")?;
     eprintln!("demo-backend: listening on {listen}");
     serve(&listen.clone(), |req| {
         let user: Option<Value> = req.header("x-current-user").and_then(|h| serde_json::from_str(h).ok());

@@ -4,7 +4,11 @@
 //! - `GET /<pool>/.well-known/jwks.json`: the pool's JWKS (as Cognito serves it).
 //! - `GET /<pool>/.well-known/openid-configuration`: the discovery document.
 //! - `GET /token?username=andrew[&token_use=access|id][&groups=a,b][&scope=..][&ttl=3600][&format=raw]`:
-//!   tokens for that user (`format=raw` returns just the token, handy in shell scripts).
+//!   tokens for that user (`format=raw` returns just the token, handy in shell scripts; with it,
+//!   `token_use=id` picks the ID token instead of the access token). `groups` replaces
+//!   `cognito:groups` (default `users`; `groups=` gives none), `scope` replaces the access
+//!   token's scope, `ttl` is the lifetime in seconds: a negative one gives a token that has
+//!   already expired (`ttl=-120` is past the filter's default 60 s clock skew).
 //! - `GET /rotate`: starts signing with a second key and publishes both (to watch the
 //!   filter's unknown-kid refetch).
 //!
@@ -31,6 +35,7 @@ fn main() -> std::io::Result<()> {
     let client = arg("--client", "ISSUER_CLIENT", "demo-client");
     let iss = testkit::cognito_issuer(&region, &pool);
     let rotated = AtomicBool::new(false);
+    testkit::httpd::exit_on_signals("token-issuer")?;
     eprintln!("token-issuer: issuer {iss}, client {client}, listening on {listen}");
     serve(&listen.clone(), move |req| {
         let a = testkit::rsa_a();
@@ -57,12 +62,17 @@ fn main() -> std::io::Result<()> {
             "/token" => {
                 let username = req.param("username").unwrap_or("andrew");
                 let key = if rotated.load(Ordering::SeqCst) { &b } else { &a };
-                let ttl: u64 = req.param("ttl").and_then(|t| t.parse().ok()).unwrap_or(3600);
+                let ttl: i64 = req.param("ttl").and_then(|t| t.parse().ok()).unwrap_or(3600);
                 let mut access = testkit::cognito_access(&iss, &client, username);
                 let mut id = testkit::cognito_id(&iss, &client, username);
-                let now = testkit::now();
+                let now = i64::try_from(testkit::now()).unwrap_or(i64::MAX);
+                let exp = now.saturating_add(ttl);
+                // An expired token was issued an hour before it expired, as a real one would be.
+                let iat = if ttl > 0 { now } else { exp.saturating_sub(3600) };
                 for c in [&mut access, &mut id] {
-                    c["exp"] = json!(now + ttl);
+                    c["exp"] = json!(exp);
+                    c["iat"] = json!(iat);
+                    c["auth_time"] = json!(iat);
                     if let Some(g) = req.param("groups") {
                         c["cognito:groups"] = json!(g.split(',').filter(|x| !x.is_empty()).collect::<Vec<_>>());
                     }
