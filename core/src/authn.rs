@@ -323,7 +323,14 @@ impl Run<'_, '_> {
         let mut path = None;
         for key in set.candidates(kid, alg) {
             tried = true;
-            path = crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host);
+            path = crypto::verify(
+                alg,
+                &key.material,
+                key.spki.as_deref(),
+                jws.signing_input.as_bytes(),
+                &jws.signature,
+                self.ctx.host,
+            );
             if path.is_some() {
                 break;
             }

@@ -30,11 +30,11 @@ use jwt_core::authn::{self, Context, InlineKeys};
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
 use jwt_core::config::Config;
-use jwt_core::crypto::{self, HostAnswer, HostVerifier, Path};
+use jwt_core::crypto::{self, HostAnswer, HostVerifier, KeyMaterial, Path};
 use jwt_core::error::Denial;
 use jwt_core::extract::RequestView;
 use jwt_core::json;
-use jwt_core::jwk::{Jwk, KeyMaterial, KeySet};
+use jwt_core::jwk::{Jwk, KeySet};
 use jwt_core::jws::{self, Alg};
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -169,13 +169,13 @@ fn expectation(t: &Value) -> bool {
 /// Verifies on both paths and returns the problems (empty: both agree with `want`).
 fn both_paths(alg: Alg, key: &Jwk, msg: &[u8], sig: &[u8], want: bool, tally: &mut Tally) -> Vec<String> {
     let mut problems = Vec::new();
-    let pure = crypto::verify(alg, key, msg, sig, None);
+    let pure = crypto::verify(alg, &key.material, key.spki.as_deref(), msg, sig, None);
     let want_pure = want.then_some(Path::PureRust);
     if pure != want_pure {
         problems.push(format!("pure Rust gave {pure:?}, want {want_pure:?}"));
     }
     let host = Host::default();
-    let via_host = crypto::verify(alg, key, msg, sig, Some(&host));
+    let via_host = crypto::verify(alg, &key.material, key.spki.as_deref(), msg, sig, Some(&host));
     if host_capable(alg) {
         let want_host = want.then_some(Path::Host);
         if via_host != want_host {
@@ -357,7 +357,7 @@ fn jws_verdict(token: &str, set: Option<&KeySet>, host: Option<&dyn HostVerifier
     let mut tried = false;
     for key in set.candidates(kid.as_deref(), alg) {
         tried = true;
-        if let Some(path) = crypto::verify(alg, key, signing_input.as_bytes(), &signature, host) {
+        if let Some(path) = crypto::verify(alg, &key.material, key.spki.as_deref(), signing_input.as_bytes(), &signature, host) {
             return Ok(path);
         }
     }

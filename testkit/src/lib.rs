@@ -32,6 +32,7 @@ enum Kind {
     Rsa(Box<rsa::RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
     Ed25519(ed25519_compact::KeyPair),
 }
 
@@ -79,6 +80,13 @@ pub fn p384() -> TestKey {
     TestKey { kid: "ec-p384".into(), alg: "ES384", pem, kind: Kind::P384(k) }
 }
 
+/// ECDSA P-521 key.
+pub fn p521() -> TestKey {
+    let pem = include_str!("../keys/ec-p521.pem");
+    let k = <p521::ecdsa::SigningKey as p521::pkcs8::DecodePrivateKey>::from_pkcs8_pem(pem).unwrap();
+    TestKey { kid: "ec-p521".into(), alg: "ES512", pem, kind: Kind::P521(k) }
+}
+
 /// Ed25519 key.
 pub fn ed25519() -> TestKey {
     let pem = include_str!("../keys/ed25519.pem");
@@ -116,6 +124,11 @@ impl TestKey {
                 let p = k.verifying_key().to_sec1_point(false);
                 let b = p.as_bytes();
                 json!({"kty": "EC", "crv": "P-384", "kid": self.kid, "use": "sig", "x": b64(&b[1..49]), "y": b64(&b[49..97])})
+            }
+            Kind::P521(k) => {
+                let p = k.verifying_key().to_sec1_point(false);
+                let b = p.as_bytes();
+                json!({"kty": "EC", "crv": "P-521", "kid": self.kid, "use": "sig", "x": b64(&b[1..67]), "y": b64(&b[67..133])})
             }
             Kind::Ed25519(k) => json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig", "x": b64(&k.pk[..])}),
         }
@@ -162,6 +175,10 @@ impl TestKey {
             }
             (Kind::P384(k), "ES384") => {
                 let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_bytes().to_vec()
+            }
+            (Kind::P521(k), "ES512") => {
+                let s: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(k, input);
                 s.to_bytes().to_vec()
             }
             (Kind::Ed25519(k), "EdDSA") => k.sk.sign(input, None).to_vec(),
@@ -266,7 +283,7 @@ pub fn cognito_id(iss: &str, client_id: &str, username: &str) -> Value {
 }
 
 /// An emulation of Envoy's `verify_signature` foreign function with independent code (the
-/// RustCrypto `rsa`, `p256` and `p384` crates): it takes the same DER SubjectPublicKeyInfo and
+/// RustCrypto `rsa`, `p256`, `p384` and `p521` crates): it takes the same DER SubjectPublicKeyInfo and
 /// DER ECDSA signature the filter hands to BoringSSL. `None` for inputs the host would refuse
 /// with an error (unknown hash, unparsable key).
 pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> Option<bool> {
@@ -296,6 +313,14 @@ pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> 
             return None;
         }
         let Ok(s) = p384::ecdsa::Signature::from_der(sig) else { return Some(false) };
+        return Some(k.verify(msg, &s).is_ok());
+    }
+    if let Ok(k) = <p521::ecdsa::VerifyingKey as p521::pkcs8::DecodePublicKey>::from_public_key_der(spki) {
+        use p521::ecdsa::signature::Verifier;
+        if hash != "sha512" {
+            return None;
+        }
+        let Ok(s) = p521::ecdsa::Signature::from_der(sig) else { return Some(false) };
         return Some(k.verify(msg, &s).is_ok());
     }
     None
@@ -342,6 +367,10 @@ impl TestKey {
             }
             Kind::P384(k) => {
                 let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_der().as_bytes().to_vec()
+            }
+            Kind::P521(k) => {
+                let s: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(k, input);
                 s.to_der().as_bytes().to_vec()
             }
             _ => panic!("sign_ecdsa_der needs an EC key"),
