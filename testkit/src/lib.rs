@@ -287,9 +287,8 @@ pub fn cognito_id(iss: &str, client_id: &str, username: &str) -> Value {
 /// DER ECDSA signature the filter hands to BoringSSL. `None` for inputs the host would refuse
 /// with an error (unknown hash, unparsable key).
 pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> Option<bool> {
-    use rsa::pkcs8::DecodePublicKey;
     use rsa::sha2::{Sha256, Sha384, Sha512};
-    if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(spki) {
+    if let Some(k) = rsa_from_spki(spki) {
         use rsa::signature::Verifier;
         let Ok(s) = rsa::pkcs1v15::Signature::try_from(sig) else { return Some(false) };
         return Some(match hash {
@@ -324,6 +323,21 @@ pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> 
         return Some(k.verify(msg, &s).is_ok());
     }
     None
+}
+
+/// An RSA SubjectPublicKeyInfo with a modulus of up to 16384 bits, BoringSSL's limit (the
+/// `rsa` crate's own DER decoder stops at 4096, which would hide 8192-bit keys from the host
+/// path's emulation).
+fn rsa_from_spki(spki: &[u8]) -> Option<rsa::RsaPublicKey> {
+    use rsa::pkcs8::der::Decode;
+    let info = rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(spki).ok()?;
+    if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID {
+        return None;
+    }
+    let key = rsa::pkcs1::RsaPublicKey::try_from(info.subject_public_key.as_bytes()?).ok()?;
+    let n = rsa::BigUint::from_bytes_be(key.modulus.as_bytes());
+    let e = rsa::BigUint::from_bytes_be(key.public_exponent.as_bytes());
+    rsa::RsaPublicKey::new_with_max_size(n, e, 16384).ok()
 }
 
 /// HMAC (RFC 2104) of `msg` under `key`, for `alg` HS256, HS384 or HS512: the signer of
