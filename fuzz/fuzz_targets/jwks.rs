@@ -23,7 +23,8 @@ fuzz_target!(|data: &[u8]| {
         for alg in ALGS {
             if key.allows(alg) {
                 let _ = crypto::verify(alg, &key.material, key.spki.as_deref(), b"header.payload", &sig, None);
-                let _ = crypto::verify(alg, &key.material, key.spki.as_deref(), b"header.payload", &sig, Some(&common::RefusingHost));
+                let _ =
+                    crypto::verify(alg, &key.material, key.spki.as_deref(), b"header.payload", &sig, Some(&common::RefusingHost));
             }
         }
         let _ = set.candidates(key.kid.as_deref(), Alg::RS256).count();
