@@ -77,7 +77,10 @@ fn moduli(bits: usize, rng: &mut Rng) -> Vec<(&'static str, BigUint)> {
 }
 
 /// Bases below n (accepted), and values the public operation must refuse.
-fn bases(n: &BigUint, bits: usize, rng: &mut Rng) -> (Vec<(&'static str, BigUint)>, Vec<(&'static str, BigUint)>) {
+/// Named values.
+type Named = Vec<(&'static str, BigUint)>;
+
+fn bases(n: &BigUint, bits: usize, rng: &mut Rng) -> (Named, Named) {
     let mut ok = vec![
         ("0", BigUint::from(0u8)),
         ("1", one()),
