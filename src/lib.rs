@@ -5,15 +5,25 @@
 //!   itself when no fetcher runs), and resumes requests that waited for a kid-miss refetch.
 //! - [`Filter`] (one per request): hands the request to [`worker::Worker::handle`].
 //!
-//! Host calls go through `wasm_host::abi`, which never panics; `RefCell` borrows use
-//! `try_borrow_mut`, so a re-entrant callback is refused rather than aborting the VM.
+//! Every host call of the request path and the tick goes through [`host::FilterHost`]:
+//! [`host::EnvoyHost`] in Envoy, a fake in the adapter tests (`cargo test -p jwt-filter --lib`).
+//! `RefCell` borrows use `try_borrow_mut`, so a re-entrant callback is refused rather than
+//! aborting the VM.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+#[cfg(test)]
+mod fake;
+pub mod host;
 pub mod state;
+#[cfg(test)]
+mod tests;
 pub mod worker;
 
+use host::{EnvoyHost, FilterHost};
 use jwt_core::config::Config;
+use jwt_core::error::Fault;
+use jwt_core::worker::Attempt;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType};
 use std::cell::RefCell;
@@ -26,31 +36,47 @@ use worker::{Verdict, Worker};
 /// reads the clock and hands its counts to Envoy.
 const TICK: Duration = Duration::from_millis(100);
 
+#[cfg(target_arch = "wasm32")]
 proxy_wasm::main! {{
     wasm_host::logging::init("jwt-filter");
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
 }}
 
+/// A configured worker VM and its host.
+pub struct Vm {
+    /// The worker state.
+    pub worker: Worker,
+    /// The host calls.
+    pub host: EnvoyHost,
+}
+
 /// The root context of a worker VM.
 pub struct Root {
     context_id: u32,
-    worker: Option<Rc<RefCell<Worker>>>,
+    vm: Option<Rc<RefCell<Vm>>>,
 }
 
 impl Root {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     fn new(context_id: u32) -> Root {
-        Root { context_id, worker: None }
+        Root { context_id, vm: None }
     }
 }
 
 impl Context for Root {
     fn on_http_call_response(&mut self, token_id: u32, _headers: usize, _body: usize, _trailers: usize) {
-        let Some(w) = &self.worker else { return };
-        let Ok(mut w) = w.try_borrow_mut() else { return };
-        let w = &mut *w;
-        if w.keys.on_response(token_id, &mut w.metrics) {
-            w.refresh_keys();
+        let Some(vm) = &self.vm else { return };
+        let Ok(mut vm) = vm.try_borrow_mut() else { return };
+        let Vm { worker, host } = &mut *vm;
+        worker.on_response(host, token_id);
+    }
+
+    fn on_done(&mut self) -> bool {
+        if let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) {
+            let Vm { worker, host } = &mut *vm;
+            worker.on_done(host);
         }
+        true
     }
 }
 
@@ -68,8 +94,10 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let mut worker = Worker::new(config, self.context_id);
-        worker.refresh_keys();
+        let mut host = EnvoyHost::default();
+        let mut worker = Worker::new(config, self.context_id, abi::now_ns());
+        worker.refresh_keys(&host, host.now_ms());
+        worker.metrics.flush(host.metrics());
         let providers: Vec<&str> = worker.config.providers.iter().map(|p| p.name.as_str()).collect();
         log::info!(
             "jwt-filter: configured {} provider(s) [{}], {} rule(s), {} remote JWKS source(s)",
@@ -78,7 +106,7 @@ impl RootContext for Root {
             worker.config.rules.len(),
             worker.keys.coordinator.sources.len()
         );
-        self.worker = Some(Rc::new(RefCell::new(worker)));
+        self.vm = Some(Rc::new(RefCell::new(Vm { worker, host })));
         if let Err(s) = abi::set_tick_period(TICK) {
             log::error!("jwt-filter: cannot set the tick period (status {}); keys will not refresh", s.0);
         }
@@ -86,17 +114,23 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        let Some(w) = &self.worker else { return };
-        let resume = match w.try_borrow_mut() {
-            Ok(mut w) => w.tick(),
+        let Some(vm) = &self.vm else { return };
+        let resume = match vm.try_borrow_mut() {
+            Ok(mut vm) => {
+                let Vm { worker, host } = &mut *vm;
+                worker.tick(host)
+            }
             Err(_) => return,
         };
         for context_id in resume {
             if abi::set_effective_context(context_id).is_err() {
                 continue; // the client went away while the request waited
             }
-            let verdict = match w.try_borrow_mut() {
-                Ok(mut w) => w.handle(context_id, false),
+            let verdict = match vm.try_borrow_mut() {
+                Ok(mut vm) => {
+                    let Vm { worker, host } = &mut *vm;
+                    worker.handle(host, context_id, Attempt::Resumed)
+                }
                 Err(_) => Verdict::Stop,
             };
             if verdict == Verdict::Continue {
@@ -106,7 +140,7 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Filter { context_id, worker: self.worker.clone() }))
+        Some(Box::new(Filter { context_id, vm: self.vm.clone() }))
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -117,18 +151,21 @@ impl RootContext for Root {
 /// The context of one request.
 pub struct Filter {
     context_id: u32,
-    worker: Option<Rc<RefCell<Worker>>>,
+    vm: Option<Rc<RefCell<Vm>>>,
 }
 
 impl Context for Filter {}
 
 impl HttpContext for Filter {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let verdict = match self.worker.as_ref().map(|w| w.try_borrow_mut()) {
-            Some(Ok(mut w)) => w.handle(self.context_id, true),
+        let verdict = match self.vm.as_ref().map(|vm| vm.try_borrow_mut()) {
+            Some(Ok(mut vm)) => {
+                let Vm { worker, host } = &mut *vm;
+                worker.handle(host, self.context_id, Attempt::First)
+            }
             _ => {
                 // Not configured, or re-entered: fail closed.
-                let _ = abi::send_local_response(503, "jwt_filter_unavailable", &[("retry-after", "1")], b"");
+                worker::send_fault(&mut EnvoyHost::default(), Fault::NotReady);
                 Verdict::Stop
             }
         };
@@ -141,8 +178,8 @@ impl HttpContext for Filter {
 
 impl Drop for Filter {
     fn drop(&mut self) {
-        if let Some(Ok(mut w)) = self.worker.as_ref().map(|w| w.try_borrow_mut()) {
-            w.pending.retain(|p| p.context_id != self.context_id);
+        if let Some(Ok(mut vm)) = self.vm.as_ref().map(|vm| vm.try_borrow_mut()) {
+            vm.worker.forget(self.context_id);
         }
     }
 }

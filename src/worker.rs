@@ -1,30 +1,24 @@
-//! The state of one worker VM (shared by its root context and its HTTP contexts) and the one
-//! function that handles a request: strip output headers, ask the core, wait for a kid-miss
-//! refetch if worth it, then apply the outcome.
+//! The state of one worker VM (shared by its root context and its HTTP contexts) and the glue
+//! that carries out the core's decisions on a [`FilterHost`]: strip output headers, ask the
+//! core, follow [`jwt_core::worker`]'s policy (re-check, kid-miss wait), then apply the outcome.
 
+use crate::host::FilterHost;
 use jwt_core::authn::{self, Allow, Context, Deny, How, KeyStore, Keys, Pass};
 use jwt_core::cache::TokenCache;
 use jwt_core::config::{Config, CryptoMode, KeySource};
-use jwt_core::crypto::{HostVerifier, Path};
-use jwt_core::error::{self, Denial};
+use jwt_core::crypto::Path;
+use jwt_core::error::{self, Denial, Fault, Reply};
 use jwt_core::extract::RequestView;
-use jwt_core::lifecycle::{KidMiss, Role};
+use jwt_core::lifecycle::Role;
 use jwt_core::rules::ProviderId;
+use jwt_core::worker::{self as policy, Attempt, WorkerState};
 use std::rc::Rc;
-use wasm_host::abi::{self, Map};
+use wasm_host::abi;
 use wasm_host::keys::KeyRuntime;
 use wasm_host::metrics::{self, Counter, Metrics};
-use wasm_host::store::{EnvoyStore, EnvoyVerifier};
 
-/// A request paused while a kid-miss refetch runs.
-pub struct Pending {
-    /// The paused HTTP context.
-    pub context_id: u32,
-    /// Give up waiting at this time (ms).
-    pub until_ms: u64,
-    /// Sources it waits on, with their generation and finished fetch attempts when it paused.
-    pub sources: Vec<(usize, u64, u64)>,
-}
+/// Name of the gauge every worker adds its cache size to.
+pub const CACHE_ENTRIES: &str = "cache.entries";
 
 /// Per-worker state.
 pub struct Worker {
@@ -36,25 +30,22 @@ pub struct Worker {
     pub cache: TokenCache,
     /// Counters and gauges.
     pub metrics: Metrics,
-    /// Envoy's verify_signature, unless pure Rust is forced.
-    verifier: Option<EnvoyVerifier>,
-    /// Requests waiting for new keys.
-    pub pending: Vec<Pending>,
-    /// Generation of each source the cache was filled with.
-    seen_generation: Vec<u64>,
+    /// The request-path policy state: clock, waiting requests, cache generations.
+    pub state: WorkerState,
+    /// Whether Envoy's verify_signature may be used (unless pure Rust is forced).
+    host_crypto: bool,
     /// Per provider: the `allowed` counter.
-    allowed: Vec<Option<Counter>>,
+    allowed: Vec<Counter>,
     hot: HotCounters,
-    /// The time, read once per tick (100 ms): reading the host clock costs about 2 µs per
-    /// request in V8, and the clock skew allowance (default 60 s) dwarfs the 100 ms.
-    clock_ms: u64,
+    /// This worker's share of the `cache.entries` gauge, as last added.
+    cache_entries: u64,
 }
 
 /// Counters the request path bumps, resolved once.
 struct HotCounters {
-    cache_hit: Option<Counter>,
-    verify_host: Option<Counter>,
-    verify_pure: Option<Counter>,
+    cache_hit: Counter,
+    verify_host: Counter,
+    verify_pure: Counter,
 }
 
 /// Whether the request was decided now or must wait.
@@ -93,10 +84,23 @@ fn provider_label(config: &Config, p: Option<ProviderId>) -> &str {
     p.and_then(|p| config.providers.get(p)).map_or("unknown", |p| p.name.as_str())
 }
 
+/// Sends a local reply; `details` shows in `%RESPONSE_CODE_DETAILS%`.
+pub fn send(host: &mut dyn FilterHost, reply: &Reply, reason: &str) {
+    let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Err(e) = host.send_reply(reply.status, &error::details(reason), &headers, reply.body.as_bytes()) {
+        log::error!("jwt-filter: cannot send the {} reply ({e})", reply.status);
+    }
+}
+
+/// Answers a request the filter cannot judge (see [`Fault`]).
+pub fn send_fault(host: &mut dyn FilterHost, fault: Fault) {
+    send(host, &error::fault_reply(fault), fault.reason());
+}
+
 impl Worker {
-    /// Builds the worker state for a configuration.
-    pub fn new(config: Config, root_context_id: u32) -> Worker {
-        let keys = KeyRuntime::new(&config, Role::Worker, "jwt-filter", root_context_id);
+    /// Builds the worker state for a configuration, at host time `now_ns`.
+    pub fn new(config: Config, root_context_id: u32, now_ns: u64) -> Worker {
+        let keys = KeyRuntime::at(&config, Role::Worker, "jwt-filter", root_context_id, now_ns);
         let mut metrics = Metrics::default();
         keys.declare_metrics(&mut metrics);
         let allowed =
@@ -111,158 +115,161 @@ impl Worker {
                 metrics.declare(&metrics::name(&["provider", &p.name, "denied", d.reason()]));
             }
         }
-        for n in ["cors_preflight_bypass", "public", "missing_allowed", "failed_allowed", "keys_unavailable"] {
+        for n in Pass::UNVERIFIED.into_iter().chain(["keys_unavailable"]) {
             metrics.declare(&metrics::name(&[n]));
         }
+        metrics.gauge_add(&metrics::name(&[CACHE_ENTRIES]), 0);
         let sources = keys.coordinator.sources.len();
         Worker {
             cache: TokenCache::new(config.cache.max_entries, config.cache.max_bytes),
-            verifier: (config.crypto == CryptoMode::Auto).then(EnvoyVerifier::default),
+            host_crypto: config.crypto == CryptoMode::Auto,
             config: Rc::new(config),
             keys,
             metrics,
-            pending: Vec::new(),
-            seen_generation: vec![0; sources],
+            state: WorkerState::new(sources, now_ns / 1_000_000),
             allowed,
             hot,
-            clock_ms: abi::now_ms(),
+            cache_entries: 0,
         }
     }
 
     /// Loads keys already published (a reload finds them at once) and drops cache entries of
     /// sources whose keys changed. Returns whether any source's keys changed.
-    pub fn refresh_keys(&mut self) -> bool {
-        let changed = self.keys.poll(&mut self.metrics);
+    pub fn refresh_keys(&mut self, host: &dyn FilterHost, now_ms: u64) -> bool {
+        let changed = self.keys.poll_at(now_ms, host.store(), &mut self.metrics);
         self.sync_cache();
         changed
     }
 
     fn sync_cache(&mut self) {
-        for (i, s) in self.keys.coordinator.sources.iter().enumerate() {
-            let g = s.generation();
-            if self.seen_generation.get(i).is_some_and(|seen| *seen != g) {
-                for (p, src) in self.keys.provider_source.iter().enumerate() {
-                    if *src == Some(i) {
-                        self.cache.clear_provider(p);
-                    }
-                }
-                if let Some(seen) = self.seen_generation.get_mut(i) {
-                    *seen = g;
-                }
-            }
+        self.state.sync_cache(&self.keys.coordinator.sources, &self.keys.provider_source, &mut self.cache);
+    }
+
+    /// Periodic work: keys, fetches, cache, counts, waiting requests. Returns the contexts to
+    /// resume.
+    pub fn tick(&mut self, host: &mut dyn FilterHost) -> Vec<u32> {
+        let now = host.now_ms();
+        self.state.on_tick(now);
+        let (store, http) = host.lifecycle();
+        self.keys.tick_at(now, store, http, &mut self.metrics);
+        self.sync_cache();
+        self.report_cache_entries();
+        self.metrics.flush(host.metrics());
+        self.state.release(now, &self.keys.coordinator.sources)
+    }
+
+    /// Handles the response to an HTTP call; `false` if it was not one of this worker's JWKS
+    /// fetches.
+    pub fn on_response(&mut self, host: &mut dyn FilterHost, token: u32) -> bool {
+        if !self.keys.coordinator.owns(token) {
+            return false;
+        }
+        let (status, body) = host.call_response(self.keys.max_body());
+        let now = host.now_ms();
+        let (store, http) = host.lifecycle();
+        self.keys.on_response_at(token, status, body, now, store, http, &mut self.metrics);
+        self.sync_cache();
+        self.metrics.flush(host.metrics());
+        true
+    }
+
+    /// Adds the change in this worker's cache size to the shared gauge, so it reads the sum
+    /// over workers.
+    fn report_cache_entries(&mut self) {
+        let len = self.cache.len() as u64;
+        if len != self.cache_entries {
+            let delta = i64::try_from(len).unwrap_or(i64::MAX).saturating_sub(i64::try_from(self.cache_entries).unwrap_or(0));
+            self.metrics.gauge_add(&metrics::name(&[CACHE_ENTRIES]), delta);
+            self.cache_entries = len;
         }
     }
 
-    /// Periodic work: keys, fetches, cache, waiting requests. Returns the contexts to resume.
-    pub fn tick(&mut self) -> Vec<u32> {
-        self.clock_ms = abi::now_ms();
-        self.keys.tick(&mut self.metrics);
-        self.sync_cache();
-        self.metrics.gauge(&metrics::name(&["cache", "entries"]), self.cache.len() as u64);
-        self.metrics.flush();
-        let now = self.clock_ms;
-        let sources = &self.keys.coordinator.sources;
-        let (ready, waiting): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending).into_iter().partition(|p| {
-            now >= p.until_ms
-                || p.sources
-                    .iter()
-                    .any(|(i, g, a)| sources.get(*i).is_some_and(|s| s.generation() != *g || s.refetched_since(*a)))
-        });
-        self.pending = waiting;
-        ready.into_iter().map(|p| p.context_id).collect()
+    /// The VM is going away: takes this worker's share out of the shared gauge.
+    pub fn on_done(&mut self, host: &mut dyn FilterHost) {
+        let share = i64::try_from(self.cache_entries).unwrap_or(i64::MAX);
+        self.metrics.gauge_add(&metrics::name(&[CACHE_ENTRIES]), -share);
+        self.cache_entries = 0;
+        self.metrics.flush(host.metrics());
     }
 
-    /// Handles the request of the current (effective) HTTP context. `may_wait` is false when
-    /// the request already waited for a refetch.
-    pub fn handle(&mut self, context_id: u32, may_wait: bool) -> Verdict {
-        let raw = abi::map_raw(Map::RequestHeaders);
-        let headers = match raw.as_deref().ok().and_then(abi::decode_map) {
-            Some(h) => h,
-            None => {
-                log::error!("jwt-filter: cannot read request headers; refusing the request");
-                let _ = abi::send_local_response(500, "jwt_filter_internal_error", &[], b"");
-                return Verdict::Stop;
-            }
+    /// Forgets a request that ended while it waited.
+    pub fn forget(&mut self, context_id: u32) {
+        self.state.forget(context_id);
+    }
+
+    /// Handles the request of the current HTTP context.
+    pub fn handle(&mut self, host: &mut dyn FilterHost, context_id: u32, attempt: Attempt) -> Verdict {
+        let Some(raw) = host.request_headers() else {
+            log::error!("jwt-filter: cannot read request headers; refusing the request");
+            send_fault(host, Fault::Headers);
+            return Verdict::Stop;
+        };
+        let Some(headers) = abi::decode_map(&raw) else {
+            log::error!("jwt-filter: cannot decode request headers; refusing the request");
+            send_fault(host, Fault::Headers);
+            return Verdict::Stop;
         };
         for h in &self.config.output_headers {
             if headers.iter().any(|(n, _)| n == h) {
-                let _ = abi::remove_map_value(Map::RequestHeaders, h);
+                host.remove_header(h);
             }
         }
         let pseudo = |name: &str| {
             headers.iter().find(|(n, _)| *n == name).and_then(|(_, v)| std::str::from_utf8(v).ok()).unwrap_or_default()
         };
         let req = RequestView { method: pseudo(":method"), path: pseudo(":path"), headers: &headers };
-        let now_ms = if may_wait { self.clock_ms } else { abi::now_ms() };
-        let mut outcome = self.authenticate(&req, now_ms);
-        let unavailable = match &outcome.decision {
-            Err(d) => d.error.denial == Denial::KeysUnavailable,
-            Ok(a) => matches!(a.pass, Pass::KeysUnavailableAllowed),
-        };
-        // Keys published since this worker's last tick (up to 100 ms ago) are worth one look
-        // before answering "unavailable". Rare, so the extra host call costs nothing in steady
-        // state.
-        if unavailable && self.refresh_keys() {
-            outcome = self.authenticate(&req, now_ms);
+        let now_ms = self.state.now_ms(attempt, || host.now_ms());
+        let mut outcome = self.authenticate(&*host, &req, now_ms);
+        if policy::recheck_keys(&outcome) && self.refresh_keys(&*host, now_ms) {
+            outcome = self.authenticate(&*host, &req, now_ms);
         }
-        let retryable = match &outcome.decision {
-            Err(d) => d.error.denial == Denial::UnknownKid,
-            Ok(a) => matches!(&a.pass, Pass::FailedAllowed(e) if e.denial == Denial::UnknownKid),
-        };
-        if may_wait && retryable && self.wait_for_keys(context_id, &outcome.kid_misses, now_ms) {
-            return Verdict::Stop;
+        if policy::unknown_kid(&outcome) {
+            let waited = self.state.wait_for_keys(
+                attempt,
+                context_id,
+                &outcome.kid_misses,
+                &self.keys.provider_source,
+                &mut self.keys.coordinator,
+                now_ms,
+                host.store(),
+            );
+            if let Some(ms) = waited {
+                log::debug!("jwt-filter: unknown kid; request {context_id} waits for a JWKS refetch (up to {ms} ms)");
+                return Verdict::Stop;
+            }
         }
         match outcome.decision {
-            Ok(allow) => self.apply_allow(&allow),
-            Err(deny) => self.apply_deny(&deny, &req),
+            Ok(allow) => self.apply_allow(host, &allow),
+            Err(deny) => self.apply_deny(host, &deny, &req),
         }
     }
 
-    fn authenticate(&mut self, req: &RequestView<'_>, now_ms: u64) -> authn::Outcome {
+    fn authenticate(&mut self, host: &dyn FilterHost, req: &RequestView<'_>, now_ms: u64) -> authn::Outcome {
         let config = Rc::clone(&self.config);
         let view = View { config: &config, keys: &self.keys, now_ms };
         let ctx = Context {
             config: &config,
             keys: &view,
-            host: self.verifier.as_ref().map(|v| v as &dyn HostVerifier),
+            host: if self.host_crypto { host.verifier() } else { None },
             now: now_ms / 1000,
         };
         authn::authenticate(&ctx, req, &mut self.cache)
     }
 
-    fn wait_for_keys(&mut self, context_id: u32, providers: &[ProviderId], now_ms: u64) -> bool {
-        let mut sources = Vec::new();
-        let mut until_ms = 0;
-        for p in providers {
-            let Some(i) = self.keys.provider_source.get(*p).copied().flatten() else { continue };
-            if let KidMiss::Wait { until_ms: u } = self.keys.coordinator.kid_miss(i, now_ms, &EnvoyStore) {
-                let (g, a) = self.keys.coordinator.sources.get(i).map_or((0, 0), |s| (s.generation(), s.attempts()));
-                sources.push((i, g, a));
-                until_ms = until_ms.max(u);
-            }
-        }
-        if sources.is_empty() {
-            return false;
-        }
-        log::debug!("jwt-filter: unknown kid; request {context_id} waits for a JWKS refetch (up to {} ms)", until_ms - now_ms);
-        self.pending.push(Pending { context_id, until_ms, sources });
-        true
-    }
-
-    fn apply_allow(&mut self, allow: &Allow) -> Verdict {
+    fn apply_allow(&mut self, host: &mut dyn FilterHost, allow: &Allow) -> Verdict {
         for h in &allow.remove_headers {
-            let _ = abi::remove_map_value(Map::RequestHeaders, h);
+            host.remove_header(h);
         }
         for (name, value) in &allow.add_headers {
-            if let Err(s) = abi::set_map_value(Map::RequestHeaders, name, value) {
-                log::warn!("jwt-filter: cannot set header {name} (status {})", s.0);
+            if let Err(e) = host.set_header(name, value) {
+                log::warn!("jwt-filter: cannot set header {name} ({e})");
             }
         }
         if let Some(path) = &allow.new_path {
-            let _ = abi::set_map_value(Map::RequestHeaders, ":path", path);
+            let _ = host.set_header(":path", path);
         }
         for id in &allow.identities {
-            if let Some(c) = self.allowed.get(id.provider).copied().flatten() {
+            if let Some(c) = self.allowed.get(id.provider).copied() {
                 self.metrics.bump(c);
             }
             let how = match id.how {
@@ -270,31 +277,24 @@ impl Worker {
                 How::Verified(Path::Host) => self.hot.verify_host,
                 How::Verified(Path::PureRust) => self.hot.verify_pure,
             };
-            if let Some(c) = how {
-                self.metrics.bump(c);
-            }
+            self.metrics.bump(how);
         }
-        let counter = match &allow.pass {
-            Pass::Authenticated => None,
-            Pass::Public => Some("public"),
-            Pass::CorsPreflight => Some("cors_preflight_bypass"),
-            Pass::MissingAllowed => Some("missing_allowed"),
-            Pass::FailedAllowed(e) => {
+        if allow.pass != Pass::Authenticated {
+            if let Pass::FailedAllowed(e) = &allow.pass {
                 log::debug!("jwt-filter: token refused ({e}) but the rule allows failures");
-                Some("failed_allowed")
             }
-            Pass::KeysUnavailableAllowed => Some("keys_unavailable"),
-        };
-        if let Some(c) = counter {
-            self.metrics.count(&metrics::name(&[c]));
+            self.metrics.count(&metrics::name(&[allow.pass.reason()]));
+        }
+        if allow.pass == Pass::KeysUnavailableAllowed {
+            self.metrics.count(&metrics::name(&["keys_unavailable"]));
         }
         if self.config.filter_state {
-            crate::state::record_allow(&self.config, allow);
+            crate::state::record_allow(host, &self.config, allow);
         }
         Verdict::Continue
     }
 
-    fn apply_deny(&mut self, deny: &Deny, req: &RequestView<'_>) -> Verdict {
+    fn apply_deny(&mut self, host: &mut dyn FilterHost, deny: &Deny, req: &RequestView<'_>) -> Verdict {
         let denial = deny.error.denial;
         let label = provider_label(&self.config, deny.provider).to_string();
         self.metrics.count(&metrics::name(&["provider", &label, "denied", denial.reason()]));
@@ -312,13 +312,9 @@ impl Worker {
             error::sanitize(req.path_only(), 200),
         );
         if self.config.filter_state {
-            crate::state::record_deny(deny, &label);
+            crate::state::record_deny(host, deny, &label);
         }
-        let headers: Vec<(&str, &str)> = reply.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let details = format!("jwt_filter_{}", denial.reason());
-        if let Err(s) = abi::send_local_response(reply.status, &details, &headers, reply.body.as_bytes()) {
-            log::error!("jwt-filter: cannot send the {} reply (status {})", reply.status, s.0);
-        }
+        send(host, &reply, denial.reason());
         Verdict::Stop
     }
 }

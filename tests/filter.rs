@@ -231,3 +231,24 @@ fn every_algorithm_on_both_signature_paths() {
     );
     assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.verify.pure_rust", 5 + 1), Some(6));
 }
+
+#[test]
+fn the_cache_entries_gauge_is_the_sum_over_filters_and_workers() {
+    // Two listeners, so two filter instances with a cache each: the gauge must read the sum
+    // (3 + 4), not whichever instance set it last.
+    let upstream = Server::upstream();
+    let a = testkit::rsa_a();
+    let mut setup = Setup::single(cognito_inline(&[&a]), upstream.port, None);
+    setup.listeners.push(Listener::filtered(cognito_inline(&[&a])));
+    let envoy = Envoy::start(&setup);
+    for (port, users) in [(envoy.ports[0], 3), (envoy.ports[1], 4)] {
+        for i in 0..users {
+            let token = a.token(&testkit::cognito_access(&issuer(), CLIENT, &format!("user{i}")));
+            for _ in 0..2 {
+                assert_eq!(request(port, "GET", "/", &[bearer(&token)]).unwrap().status, 200);
+            }
+        }
+    }
+    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.cache.hit", 7), Some(7), "each token's second request hits");
+    assert_eq!(envoy.stat_eventually("wasmcustom.jwt_filter.cache.entries", 7), Some(7));
+}

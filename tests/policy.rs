@@ -32,6 +32,7 @@ fn providers() -> Value {
             "issuer": OIDC_ISS,
             "audiences": ["https://api.test"],
             "jwks": {"cluster": "oidc", "discovery": true},
+            "from_headers": [{"name": "authorization", "prefix": "Bearer"}, {"name": "x-auth0-token"}],
             "from_params": ["access_token"]
         }
     })
@@ -205,11 +206,17 @@ fn providers_by_issuer_discovery_and_requirements() {
     // any: cognito or auth0, not staff.
     assert_eq!(call(p, "GET", "/either", &[bearer(&o)]).status, 200);
     assert_eq!(call(p, "GET", "/either", &[bearer(&st)]).status, 401);
-    // all: both tokens, one in the header, one in the query parameter (removed upstream).
-    let path = format!("/both?x=1&access_token={o}");
-    let r = call(p, "GET", &path, &[bearer(&c)]);
+    // all: both tokens, each in its header.
+    let r = call(p, "GET", "/both?x=1", &[bearer(&c), ("x-auth0-token".into(), o.clone())]);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1", "the token parameter does not reach the upstream");
+    assert_eq!(s.upstream.last().unwrap().path, "/both?x=1");
+    // One in the header, one in the query parameter: two methods in one request (RFC 6750 §2).
+    let r = call(p, "GET", &format!("/both?x=1&access_token={o}"), &[bearer(&c)]);
+    assert_eq!((r.status, desc(&r)), (400, "token in more than one place".to_string()));
+    // The query parameter alone is removed upstream.
+    let r = call(p, "GET", &format!("/either?x=1&access_token={o}"), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(s.upstream.last().unwrap().path, "/either?x=1", "the token parameter does not reach the upstream");
     assert_eq!(call(p, "GET", "/both", &[bearer(&c)]).status, 401, "all: one token is not enough");
     // The query parameter is only a source for auth0.
     assert_eq!(call(p, "GET", &format!("/either?access_token={c}"), &[]).status, 401);
@@ -297,7 +304,7 @@ fn sources_outputs_cors_and_provider_checks() {
     ];
     assert_eq!(call(p, "OPTIONS", "/x", &preflight).status, 401);
     assert_eq!(call(s.envoy.ports[0], "OPTIONS", "/x", &preflight).status, 200);
-    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight_bypass", 1), Some(1));
+    assert_eq!(s.envoy.stat_eventually("wasmcustom.jwt_filter.cors_preflight", 1), Some(1));
     // max_lifetime: 2 h allowed, 3 h refused (401).
     let long = cognito(json!({"iat": testkit::now(), "exp": testkit::now() + 3 * 3600}));
     let r = call(p, "GET", "/x", &[bearer(&long)]);
@@ -331,7 +338,12 @@ fn filter_state_reaches_the_access_log_and_counters_count() {
         "access log with sub:\n{}",
         logs()
     );
-    assert!(logs().contains("[access] /either 401 sub=- provider=cognito reason=expired"), "access log with reason");
+    assert!(
+        s.envoy
+            .wait_for(Duration::from_secs(5), || logs().contains("[access] /either 401 sub=- provider=cognito reason=expired")),
+        "access log with reason:\n{}",
+        logs()
+    );
     assert!(s.envoy.wait_for(Duration::from_secs(3), || s
         .envoy
         .stat("wasmcustom.jwt_filter.provider.cognito.allowed")

@@ -100,6 +100,25 @@ pub enum Pass {
     KeysUnavailableAllowed,
 }
 
+impl Pass {
+    /// Stable snake_case name, used alike in counters (`jwt_filter.<reason>`, except
+    /// `allowed`, counted per provider) and filter state (`jwt_filter.outcome`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Pass::Authenticated => "allowed",
+            Pass::Public => "public",
+            Pass::CorsPreflight => "cors_preflight",
+            Pass::MissingAllowed => "missing_allowed",
+            Pass::FailedAllowed(_) => "failed_allowed",
+            Pass::KeysUnavailableAllowed => "keys_unavailable_allowed",
+        }
+    }
+
+    /// Every reason a pass without a verified token can have, for defining counters.
+    pub const UNVERIFIED: [&'static str; 5] =
+        ["public", "cors_preflight", "missing_allowed", "failed_allowed", "keys_unavailable_allowed"];
+}
+
 /// The request goes upstream with these changes.
 #[derive(Debug, Clone)]
 pub struct Allow {
@@ -179,7 +198,11 @@ impl Run<'_, '_> {
             Requirement::Any(ps) | Requirement::AllowMissing(ps) | Requirement::AllowMissingOrFailed(ps) => {
                 self.one_of(ps, rule_authz, &mut allow)
             }
-            Requirement::All(ps) => ps.iter().try_for_each(|p| self.one_of(&[*p], rule_authz, &mut allow)),
+            Requirement::All(ps) => {
+                // One method per request across every token the rule asks for.
+                Self::extract(cfg, self.req, ps)
+                    .and_then(|_| ps.iter().try_for_each(|p| self.one_of(&[*p], rule_authz, &mut allow)))
+            }
         };
         let Err(f) = result else { return Ok(allow) };
         let unauth_ok = cfg.on_keys_unavailable == UnavailableMode::Unauthenticated;
@@ -195,9 +218,12 @@ impl Run<'_, '_> {
         }
     }
 
-    /// A valid token from one of `ps`, checked against the rule's authorization.
-    fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
-        let cfg = self.ctx.config;
+    /// The tokens in every source of `ps`. A source that holds something unusable refuses the
+    /// request (RFC 6750 §2: a client uses one method, so the others must be empty), and so do
+    /// tokens sent by more than one method, which would let one be checked while the upstream
+    /// reads another.
+    fn extract<'a>(cfg: &'a Config, req: &RequestView<'a>, ps: &[ProviderId]) -> Result<Vec<Found<'a>>, Failure> {
+        let only = ps.first().copied().filter(|_| ps.len() == 1);
         let mut sources: Vec<&TokenSource> = Vec::new();
         for p in ps {
             for s in cfg.providers.get(*p).map(|p| p.sources.as_slice()).unwrap_or_default() {
@@ -206,17 +232,27 @@ impl Run<'_, '_> {
                 }
             }
         }
-        let mut first_err: Option<Failure> = None;
         let mut found: Vec<Found<'_>> = Vec::new();
         for s in sources {
-            match extract::find(self.req, s) {
-                Ok(Some(f)) => found.push(f),
-                Ok(None) => {}
-                Err(e) => {
-                    first_err.get_or_insert(Failure::new(e, ps.first().copied().filter(|_| ps.len() == 1)));
-                }
+            if let Some(f) = extract::find(req, s).map_err(|e| Failure::new(e, only))? {
+                found.push(f);
             }
         }
+        if let Some(f) = found.first() {
+            let first = f.source.method();
+            if let Some(other) = found.iter().find(|f| f.source.method() != first) {
+                let detail = format!("tokens by {first:?} and {:?}", other.source.method());
+                return Err(Failure::new(AuthError::with(Denial::MultipleSources, detail), only));
+            }
+        }
+        Ok(found)
+    }
+
+    /// A valid token from one of `ps`, checked against the rule's authorization.
+    fn one_of(&mut self, ps: &[ProviderId], rule_authz: Option<&Authz>, allow: &mut Allow) -> Result<(), Failure> {
+        let cfg = self.ctx.config;
+        let found = Self::extract(cfg, self.req, ps)?;
+        let mut first_err: Option<Failure> = None;
         for f in &found {
             let candidates: Vec<ProviderId> =
                 ps.iter().copied().filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source))).collect();
@@ -319,22 +355,19 @@ impl Run<'_, '_> {
         };
         let alg = jws.header.alg;
         let kid = jws.header.kid.as_deref();
-        let mut tried = false;
-        let mut path = None;
-        for key in set.candidates(kid, alg) {
-            tried = true;
-            path = crypto::verify(
-                alg,
-                &key.material,
-                key.spki.as_deref(),
-                jws.signing_input.as_bytes(),
-                &jws.signature,
-                self.ctx.host,
-            );
-            if path.is_some() {
-                break;
-            }
+        // One signature check per token and provider, whatever the key set holds: a `kid`
+        // names one key (the first that allows the alg, if the JWKS repeats a kid), and a token
+        // without `kid` is checked only when a single key allows its alg.
+        let mut keys = set.candidates(kid, alg);
+        let key = keys.next();
+        if kid.is_none() && key.is_some() && keys.next().is_some() {
+            let detail = format!("no kid, and several keys allow alg {}", alg.name());
+            return Err(Failure::new(AuthError::with(Denial::KidRequired, detail), Some(p)));
         }
+        let tried = key.is_some();
+        let path = key.and_then(|key| {
+            crypto::verify(alg, &key.material, key.spki.as_deref(), jws.signing_input.as_bytes(), &jws.signature, self.ctx.host)
+        });
         let Some(path) = path else {
             let err = match kid {
                 _ if tried => AuthError::new(Denial::BadSignature),
@@ -505,6 +538,41 @@ mod tests {
     }
 
     #[test]
+    fn a_token_without_kid_needs_a_single_key_for_its_alg() {
+        let no_kid = |key: &testkit::TestKey| key.token_with_header(&json!({"alg": key.alg, "typ": "JWT"}), &access());
+        let mut t = T::new(json!({}));
+        assert!(t.bearer("/", &no_kid(&testkit::rsa_a())).decision.is_ok(), "one key in the set");
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::rsa_b()))), Denial::BadSignature);
+        // Two keys allow RS256: refused before any signature check, whichever key signed it.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_b(), &testkit::rsa_a()]));
+        t.store.generation = 2;
+        let o = t.bearer("/", &no_kid(&testkit::rsa_a()));
+        assert_eq!(denial(&o), Denial::KidRequired);
+        assert!(o.kid_misses.is_empty(), "no refetch for a missing kid");
+        assert!(t.bearer("/", &testkit::rsa_a().token(&access())).decision.is_ok(), "with kid it passes");
+        // Only one key allows ES256 in a mixed set: the token is checked against it.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_a(), &testkit::rsa_b(), &testkit::p256()]));
+        t.store.generation = 3;
+        assert!(t.bearer("/", &no_kid(&testkit::p256())).decision.is_ok());
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::rsa_a()))), Denial::KidRequired);
+        // No key for the alg at all stays a key mismatch.
+        assert_eq!(denial(&t.bearer("/", &no_kid(&testkit::ed25519()))), Denial::KeyMismatch);
+    }
+
+    #[test]
+    fn a_repeated_kid_names_the_first_key() {
+        let mut t = T::new(json!({}));
+        // Both keys published as "rsa-a": the first one in document order is the key.
+        t.store.sets[1] = Some(set(&[&testkit::rsa_b().with_kid("rsa-a"), &testkit::rsa_a()]));
+        assert_eq!(denial(&t.bearer("/", &testkit::rsa_a().token(&access()))), Denial::BadSignature);
+        assert!(t.bearer("/", &testkit::rsa_b().with_kid("rsa-a").token(&access())).decision.is_ok());
+        // A key that cannot take the alg is passed over: the first key with that kid that can.
+        t.store.sets[1] = Some(set(&[&testkit::p256().with_kid("rsa-a"), &testkit::rsa_a()]));
+        t.store.generation = 2;
+        assert!(t.bearer("/", &testkit::rsa_a().token(&access())).decision.is_ok());
+    }
+
+    #[test]
     fn issuer_selects_the_provider() {
         let mut t = T::new(json!({}));
         let c = json!({"iss": AUTH0, "aud": "api", "sub": "auth0|1", "exp": testkit::now() + 60});
@@ -543,8 +611,54 @@ mod tests {
         assert_eq!(denial(&t.bearer("/both", &tok)), Denial::UnknownIssuer, "the auth0 half sees a Cognito token");
         let a0 = testkit::rsa_b().token(&json!({"iss": AUTH0, "aud": ["api"], "exp": testkit::now() + 60}));
         let path = format!("/both?access_token={a0}");
-        let allow = t.run("GET", &path, &[("authorization", &format!("Bearer {tok}"))]).decision.unwrap();
-        assert_eq!(allow.identities.len(), 2);
+        let o = t.run("GET", &path, &[("authorization", &format!("Bearer {tok}"))]);
+        assert_eq!(denial(&o), Denial::MultipleSources, "RFC 6750 §2: one method per request, even for `all`");
+        let mut t = T::new(json!({
+            "rules": [{"match": {"prefix": "/both"}, "requires": {"all": ["auth0", "cognito"]}}]
+        }));
+        t.cfg.providers[0].sources = vec![TokenSource::Header { name: "x-auth0".into(), prefix: String::new() }];
+        let allow = t.run("GET", "/both", &[("authorization", &format!("Bearer {tok}")), ("x-auth0", &a0)]).decision.unwrap();
+        assert_eq!(allow.identities.len(), 2, "two headers are one method");
+    }
+
+    #[test]
+    fn a_token_by_more_than_one_method_is_a_bad_request() {
+        let mut t = T::new(json!({}));
+        t.cfg.providers[1].sources.push(TokenSource::Cookie("id_token".into()));
+        let c = json!({"iss": AUTH0, "aud": "api", "sub": "auth0|1", "exp": testkit::now() + 60});
+        let a0 = testkit::rsa_b().token(&c);
+        let cg = testkit::rsa_a().token(&access());
+        let bearer = format!("Bearer {a0}");
+        let cookie = format!("id_token={cg}");
+        let query = format!("/x?access_token={a0}");
+        // auth0 reads the header and the query; cognito the header and the cookie.
+        assert_eq!(denial(&t.run("GET", &query, &[("authorization", &bearer)])), Denial::MultipleSources);
+        assert_eq!(denial(&t.run("GET", "/x", &[("authorization", &bearer), ("cookie", &cookie)])), Denial::MultipleSources);
+        assert_eq!(denial(&t.run("GET", &query, &[("cookie", &cookie)])), Denial::MultipleSources);
+        // The same token twice is still two methods.
+        assert_eq!(
+            denial(&t.run("GET", &format!("/x?access_token={a0}"), &[("authorization", &bearer)])),
+            Denial::MultipleSources
+        );
+        // One method at a time passes.
+        assert!(t.run("GET", &query, &[]).decision.is_ok());
+        assert!(t.run("GET", "/x", &[("cookie", &cookie)]).decision.is_ok());
+        assert!(t.run("GET", "/x", &[("authorization", &bearer)]).decision.is_ok());
+        // A decoded name counts: `access%5Ftoken` is the same parameter, and removed upstream.
+        let allow = t.run("GET", &format!("/x?access%5Ftoken={a0}&y=1"), &[]).decision.unwrap();
+        assert_eq!(allow.new_path.as_deref(), Some("/x?y=1"));
+        assert_eq!(denial(&t.run("GET", &format!("/x?access_token={a0}&access%5Ftoken=B"), &[])), Denial::Ambiguous);
+        assert_eq!(denial(&t.run("GET", &format!("/x?bad%zz=1&access_token={a0}"), &[])), Denial::MalformedQuery);
+        // A cookie header that is not UTF-8 is refused, even beside a good bearer token.
+        let hs: Vec<(&str, &[u8])> = vec![("authorization", bearer.as_bytes()), ("cookie", b"a=\xff")];
+        let req = RequestView { method: "GET", path: "/x", headers: &hs };
+        let ctx = Context { config: &t.cfg, keys: &t.store, host: None, now: testkit::now() };
+        let o = authenticate(&ctx, &req, &mut t.cache);
+        assert_eq!(denial(&o), Denial::Malformed);
+        // A source that only some other route's provider reads does not count.
+        let mut t = T::new(json!({"rules": [{"match": {"prefix": "/c"}, "requires": {"provider": "cognito"}}]}));
+        let bearer = format!("Bearer {cg}");
+        assert!(t.run("GET", &format!("/c?access_token={a0}"), &[("authorization", &bearer)]).decision.is_ok());
     }
 
     #[test]

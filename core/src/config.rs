@@ -514,12 +514,22 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     })
 }
 
-fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+/// The one syntax check for a header name (an RFC 9110 token), lowercased. `pseudo` also
+/// admits Envoy's pseudo-headers (`:authority`), which a rule may match but nobody may write.
+fn header_name_syntax(field: &str, name: &str, pseudo: bool) -> Result<String, ConfigError> {
     let lower = name.to_ascii_lowercase();
     let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if lower.is_empty() || !lower.chars().all(token_char) {
+    let bare = if pseudo { lower.strip_prefix(':').unwrap_or(&lower) } else { lower.as_str() };
+    if bare.is_empty() || !bare.chars().all(token_char) {
         return err(field, format!("{name:?} is not a valid header name"));
     }
+    Ok(lower)
+}
+
+/// A header name the filter reads a token from or writes upstream: valid, and not one whose
+/// meaning belongs to the connection or the request framing.
+fn check_header_name(field: &str, name: &str) -> Result<String, ConfigError> {
+    let lower = header_name_syntax(field, name, false)?;
     if ["host", "content-length", "transfer-encoding", "connection", "te", "upgrade", "cookie"].contains(&lower.as_str()) {
         return err(field, format!("{name:?} cannot be used here"));
     }
@@ -825,10 +835,7 @@ fn compile_rule(at: &str, v: Value, names: &[String]) -> Result<Rule, ConfigErro
     let mut headers = Vec::new();
     for (i, h) in m.headers.into_iter().enumerate() {
         let hat = format!("{at}.match.headers[{i}]");
-        let name = h.name.to_ascii_lowercase();
-        if name.is_empty() {
-            return err(format!("{hat}.name"), "must not be empty");
-        }
+        let name = header_name_syntax(&format!("{hat}.name"), &h.name, true)?;
         let cond = match (h.exact, h.prefix, h.present) {
             (Some(e), None, None) => HeaderMatch::Exact(e),
             (None, Some(p), None) => HeaderMatch::Prefix(p),
@@ -936,6 +943,22 @@ mod tests {
         let mut v = cognito();
         v["providers"]["cognito"]["output"] = json!({"user_header": "bad header"});
         assert_eq!(field(&v), "providers.cognito.output.user_header");
+    }
+
+    #[test]
+    fn rule_header_names_get_the_output_header_check() {
+        for bad in ["", "bad header", "x-a\n", ":", "x:y"] {
+            let mut v = cognito();
+            v["rules"] = json!([{"match": {"prefix": "/", "headers": [{"name": bad, "present": true}]}, "requires": "none"}]);
+            assert_eq!(field(&v), "rules[0].match.headers[0].name", "{bad:?}");
+        }
+        let mut v = cognito();
+        v["rules"] = json!([{"match": {"prefix": "/", "headers": [
+            {"name": "X-Tenant", "exact": "a"}, {"name": ":authority", "present": true}, {"name": "cookie", "present": true}
+        ]}, "requires": "none"}]);
+        let c = Config::parse(v.to_string().as_bytes()).unwrap();
+        let names: Vec<&str> = c.rules[0].when.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x-tenant", ":authority", "cookie"], "matching may read any header, lowercased");
     }
 
     #[test]

@@ -56,11 +56,18 @@ pub enum Denial {
     Claim,
     /// The provider has no usable keys yet, or they are older than `max_stale`.
     KeysUnavailable,
+    /// A token without `kid`, and more than one key of the provider's set allows its `alg`.
+    KidRequired,
+    /// Tokens in more than one source (header, query, cookie): RFC 6750 §2 allows one (400).
+    MultipleSources,
+    /// A query parameter name with a broken percent escape, so the token parameter cannot be
+    /// told apart from the others (400).
+    MalformedQuery,
 }
 
 impl Denial {
     /// All variants, in a stable order (used to define one counter per reason).
-    pub const ALL: [Denial; 23] = [
+    pub const ALL: [Denial; 26] = [
         Denial::Missing,
         Denial::Ambiguous,
         Denial::TooLarge,
@@ -84,6 +91,9 @@ impl Denial {
         Denial::Scope,
         Denial::Claim,
         Denial::KeysUnavailable,
+        Denial::KidRequired,
+        Denial::MultipleSources,
+        Denial::MalformedQuery,
     ];
 
     /// Stable snake_case name used in counters, logs and filter state.
@@ -112,6 +122,9 @@ impl Denial {
             Denial::Scope => "scope",
             Denial::Claim => "claim",
             Denial::KeysUnavailable => "keys_unavailable",
+            Denial::KidRequired => "kid_required",
+            Denial::MultipleSources => "multiple_sources",
+            Denial::MalformedQuery => "malformed_query",
         }
     }
 
@@ -141,6 +154,9 @@ impl Denial {
             Denial::Scope => "required scope missing",
             Denial::Claim => "claim requirement not met",
             Denial::KeysUnavailable => "signing keys unavailable",
+            Denial::KidRequired => "kid required",
+            Denial::MultipleSources => "token in more than one place",
+            Denial::MalformedQuery => "malformed query string",
         }
     }
 
@@ -150,6 +166,7 @@ impl Denial {
             Denial::Missing => ReplyClass::Unauthenticated,
             Denial::Subject | Denial::Group | Denial::Scope | Denial::Claim => ReplyClass::Forbidden,
             Denial::KeysUnavailable => ReplyClass::Unavailable,
+            Denial::MultipleSources | Denial::MalformedQuery => ReplyClass::InvalidRequest,
             _ => ReplyClass::InvalidToken,
         }
     }
@@ -172,6 +189,8 @@ pub enum ReplyClass {
     Forbidden,
     /// 503 with `Retry-After` (keys unavailable; the client's token may be fine).
     Unavailable,
+    /// 400 with `error="invalid_request"` (RFC 6750 §3.1: the request itself is malformed).
+    InvalidRequest,
 }
 
 /// A refusal: its cause, and a detail for the log line (never the token itself).
@@ -263,6 +282,7 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
         ReplyClass::Unauthenticated => (401, None),
         ReplyClass::InvalidToken => (401, Some("invalid_token")),
         ReplyClass::Forbidden => (403, Some("insufficient_scope")),
+        ReplyClass::InvalidRequest => (400, Some("invalid_request")),
         ReplyClass::Unavailable if opts.unavailable_status == 401 => (401, Some("invalid_token")),
         ReplyClass::Unavailable => (opts.unavailable_status, None),
     };
@@ -294,9 +314,64 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
     Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
 }
 
+/// A request the filter cannot judge because of its own state, not the token: no [`Denial`]
+/// applies, yet the request gets a reply from [`fault_reply`], in the same shape as a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The filter has no configuration (the VM is still starting) or was re-entered.
+    NotReady,
+    /// The host would not hand over the request headers.
+    Headers,
+}
+
+impl Fault {
+    /// Stable snake_case name, used in Envoy's response-code details (`jwt_filter_<name>`).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Fault::NotReady => "unavailable",
+            Fault::Headers => "internal_error",
+        }
+    }
+}
+
+/// The one mapping from a [`Fault`] to an HTTP reply: 503 with `Retry-After` while the filter
+/// is not ready (fail closed, the client may retry), 500 when the host fails us.
+pub fn fault_reply(fault: Fault) -> Reply {
+    let (status, error, description) = match fault {
+        Fault::NotReady => (503, "temporarily_unavailable", "authentication filter not ready"),
+        Fault::Headers => (500, "server_error", "authentication filter error"),
+    };
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if fault == Fault::NotReady {
+        headers.push(("retry-after", "1".to_string()));
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("error".into(), error.into());
+    body.insert("error_description".into(), description.into());
+    Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
+}
+
+/// Envoy's response-code details for a local reply: `jwt_filter_<reason>`, so access logs
+/// (`%RESPONSE_CODE_DETAILS%`) name the cause with the same word as the counters.
+pub fn details(reason: &str) -> String {
+    format!("jwt_filter_{reason}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_fail_closed() {
+        let r = fault_reply(Fault::NotReady);
+        assert_eq!(r.status, 503);
+        assert_eq!(header(&r, "retry-after"), Some("1"));
+        let r = fault_reply(Fault::Headers);
+        assert_eq!(r.status, 500);
+        assert_eq!(header(&r, "retry-after"), None);
+        assert!(r.body.contains("server_error"));
+        assert_eq!(details(Fault::NotReady.reason()), "jwt_filter_unavailable");
+    }
 
     fn opts() -> ReplyOptions {
         ReplyOptions { realm: "api".into(), unavailable_status: 503, debug: false }
@@ -329,6 +404,23 @@ mod tests {
         let r = reply(&Denial::Group.into(), &opts(), 0);
         assert_eq!(r.status, 403);
         assert!(header(&r, "www-authenticate").unwrap_or("").contains("insufficient_scope"));
+    }
+
+    #[test]
+    fn request_errors_are_400_invalid_request() {
+        for d in [Denial::MultipleSources, Denial::MalformedQuery] {
+            let r = reply(&d.into(), &opts(), 0);
+            assert_eq!(r.status, 400);
+            let challenge = header(&r, "www-authenticate").unwrap_or("");
+            assert!(challenge.contains("error=\"invalid_request\""), "{challenge}");
+            assert!(r.body.contains("invalid_request"));
+        }
+        let r = reply(&Denial::KidRequired.into(), &opts(), 0);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            header(&r, "www-authenticate"),
+            Some("Bearer realm=\"api\", error=\"invalid_token\", error_description=\"kid required\"")
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! Extraction only finds candidate strings; it never decodes them. A header that appears twice
 //! is ambiguous and refused, so a proxy in front cannot be tricked into checking one token while
-//! the upstream reads the other.
+//! the upstream reads the other. For the same reason query parameter names are compared the way
+//! an upstream reads them (percent-decoded), and a name that cannot be decoded is refused.
 
 use crate::error::{AuthError, Denial};
 
@@ -24,10 +25,31 @@ pub enum TokenSource {
     Cookie(String),
 }
 
+/// The three ways RFC 6750 §2 lets a client send a token (a cookie counts as its own); a client
+/// must use only one per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// A request header.
+    Header,
+    /// A query parameter.
+    Query,
+    /// A cookie.
+    Cookie,
+}
+
 impl TokenSource {
     /// The default source: `Authorization: Bearer <token>`.
     pub fn bearer() -> TokenSource {
         TokenSource::Header { name: "authorization".into(), prefix: "Bearer".into() }
+    }
+
+    /// How the client sent a token found here.
+    pub fn method(&self) -> Method {
+        match self {
+            TokenSource::Header { .. } => Method::Header,
+            TokenSource::Param(_) => Method::Query,
+            TokenSource::Cookie(_) => Method::Cookie,
+        }
     }
 }
 
@@ -131,26 +153,69 @@ fn non_empty<'a>(token: &'a str, place: &str) -> Result<&'a str, AuthError> {
     }
 }
 
+/// Whether a raw query parameter name, once decoded as an upstream decodes it (`%XX` escapes,
+/// `+` as a space), is `name`. `None` when the name holds a broken escape.
+fn name_is(raw: &str, name: &str) -> Option<bool> {
+    let raw = raw.as_bytes();
+    let want = name.as_bytes();
+    let (mut i, mut n) = (0usize, 0usize);
+    let mut same = true;
+    while let Some(&b) = raw.get(i) {
+        let byte = match b {
+            b'%' => {
+                let hex = |at: usize| raw.get(at).and_then(|c| char::from(*c).to_digit(16));
+                let byte = hex(i + 1)? * 16 + hex(i + 2)?;
+                i += 3;
+                u8::try_from(byte).ok()?
+            }
+            b'+' => {
+                i += 1;
+                b' '
+            }
+            _ => {
+                i += 1;
+                b
+            }
+        };
+        same &= want.get(n) == Some(&byte);
+        n += 1;
+    }
+    Some(same && n == want.len())
+}
+
+fn pair_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(k, _)| k)
+}
+
 fn from_query<'a>(path: &'a str, name: &str) -> Result<Option<&'a str>, AuthError> {
     let Some((_, query)) = path.split_once('?') else { return Ok(None) };
     let query = query.split_once('#').map_or(query, |(q, _)| q);
     let mut found = None;
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == name {
+        let Some(matches) = name_is(k, name) else {
+            return Err(AuthError::with(Denial::MalformedQuery, format!("broken percent escape in query parameter name {k:?}")));
+        };
+        if matches {
             if found.is_some() {
                 return Err(AuthError::with(Denial::Ambiguous, format!("query parameter {name} appears more than once")));
             }
             found = Some(non_empty(v, name)?);
         }
+        // Some upstreams (Python before 3.9.2, Go before 1.17) also split on ';': the token
+        // parameter hidden behind one would reach them unverified.
+        if pair.split(';').skip(1).any(|piece| name_is(pair_name(piece), name) == Some(true)) {
+            return Err(AuthError::with(Denial::Ambiguous, format!("query parameter {name} after a ';'")));
+        }
     }
     Ok(found)
 }
 
-/// The path with every occurrence of query parameter `name` removed.
+/// The path with every occurrence of query parameter `name` removed, however its name is
+/// percent-encoded.
 pub fn remove_param(path: &str, name: &str) -> String {
     let Some((base, query)) = path.split_once('?') else { return path.to_string() };
-    let kept: Vec<&str> = query.split('&').filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) != name).collect();
+    let kept: Vec<&str> = query.split('&').filter(|pair| name_is(pair_name(pair), name) != Some(true)).collect();
     if kept.is_empty() || kept == [""] {
         base.to_string()
     } else {
@@ -161,14 +226,16 @@ pub fn remove_param(path: &str, name: &str) -> String {
 fn from_cookies<'a>(req: &RequestView<'a>, name: &str) -> Result<Option<&'a str>, AuthError> {
     let mut found = None;
     for header in req.values("cookie") {
-        let Ok(header) = std::str::from_utf8(header) else { continue };
+        let Ok(header) = std::str::from_utf8(header) else {
+            return Err(AuthError::with(Denial::Malformed, "header cookie is not UTF-8"));
+        };
         for pair in header.split(';') {
-            let Some((k, v)) = pair.trim().split_once('=') else { continue };
-            if k == name {
+            let Some((k, v)) = pair.split_once('=') else { continue };
+            if k.trim_matches([' ', '\t']) == name {
                 if found.is_some() {
                     return Err(AuthError::with(Denial::Ambiguous, format!("cookie {name} appears more than once")));
                 }
-                found = Some(non_empty(v.trim_matches('"'), name)?);
+                found = Some(non_empty(v.trim_matches([' ', '\t']).trim_matches('"'), name)?);
             }
         }
     }
@@ -245,6 +312,36 @@ mod tests {
     }
 
     #[test]
+    fn query_names_are_compared_decoded() {
+        let src = TokenSource::Param("access_token".into());
+        let found = |p: &'static str| find(&req(p, &[]), &src).map(|f| f.map(|f| f.token)).map_err(|e| e.denial);
+        assert_eq!(found("/a?access%5Ftoken=tok"), Ok(Some("tok")));
+        assert_eq!(found("/a?%61ccess_token=tok"), Ok(Some("tok")));
+        assert_eq!(found("/a?access%5ftoken=tok&x=1"), Ok(Some("tok")), "lower-case hex");
+        assert_eq!(found("/a?access_token=A&access%5Ftoken=B"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?access%5Ftoken=A&%61ccess_token=B"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?access_token2=tok&access_toke=x&xaccess_token=y"), Ok(None));
+        assert_eq!(found("/a?access%20token=tok"), Ok(None));
+        for broken in ["/a?access%5=tok", "/a?x%zz=1&access_token=tok", "/a?%=1", "/a?a%2", "/a?%C3%28=1"] {
+            let r = found(broken);
+            if broken.contains("%C3%28") {
+                assert_eq!(r, Ok(None), "decodes to bytes, just not UTF-8: not our name");
+            } else {
+                assert_eq!(r, Err(Denial::MalformedQuery), "{broken}");
+            }
+        }
+        // Behind a ';' (a separator to some upstreams): refused, whatever the rest holds.
+        assert_eq!(found("/a?x=1;access_token=B&access_token=A"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?x=1;%61ccess_token=B"), Err(Denial::Ambiguous));
+        assert_eq!(found("/a?x=a;b&access_token=A"), Ok(Some("A")), "a ';' in another value is fine");
+        // A broken escape in a value is the value's business (the token parser refuses it).
+        assert_eq!(found("/a?x=%zz&access_token=tok"), Ok(Some("tok")));
+        assert_eq!(remove_param("/a?x=1&access%5Ftoken=A&y=2&%61ccess_token=B", "access_token"), "/a?x=1&y=2");
+        assert_eq!(remove_param("/a?access%5Ftoken=A", "access_token"), "/a");
+        assert_eq!(remove_param("/a?access%5Ftokens=A", "access_token"), "/a?access%5Ftokens=A");
+    }
+
+    #[test]
     fn cookies() {
         let src = TokenSource::Cookie("id_token".into());
         let hs = h(&[("cookie", "a=1; id_token=tok; b=2")]);
@@ -253,5 +350,20 @@ mod tests {
         assert_eq!(find(&req("/", &dup), &src).unwrap_err().denial, Denial::Ambiguous);
         let none = h(&[("cookie", "a=1")]);
         assert_eq!(find(&req("/", &none), &src).unwrap(), None);
+    }
+
+    #[test]
+    fn cookie_names_are_trimmed_and_non_utf8_is_refused() {
+        let src = TokenSource::Cookie("id_token".into());
+        let hs = h(&[("cookie", "a=1;id_token = tok ;b=2")]);
+        assert_eq!(find(&req("/", &hs), &src).unwrap().map(|f| f.token), Some("tok"));
+        let hs = h(&[("cookie", "a=1;\tid_token=tok")]);
+        assert_eq!(find(&req("/", &hs), &src).unwrap().map(|f| f.token), Some("tok"));
+        let dup = h(&[("cookie", "id_token=a; id_token =b")]);
+        assert_eq!(find(&req("/", &dup), &src).unwrap_err().denial, Denial::Ambiguous);
+        let raw: Vec<(&str, &[u8])> = vec![("cookie", b"a=\xff\xfe; id_token=tok")];
+        assert_eq!(find(&req("/", &raw), &src).unwrap_err().denial, Denial::Malformed);
+        let raw: Vec<(&str, &[u8])> = vec![("cookie", b"a=1"), ("cookie", b"b=\xc3")];
+        assert_eq!(find(&req("/", &raw), &src).unwrap_err().denial, Denial::Malformed, "any cookie line");
     }
 }

@@ -105,8 +105,9 @@ impl KeySet {
         Ok(set)
     }
 
-    /// Keys that may verify a token with this `kid` and `alg`. A token without `kid` is tried
-    /// against every key that allows its `alg`.
+    /// Keys that may verify a token with this `kid` and `alg`, in document order. The
+    /// authenticator uses the first (a repeated `kid` names its first key that allows the alg),
+    /// and verifies a token without `kid` only when exactly one key allows its `alg`.
     pub fn candidates<'a>(&'a self, kid: Option<&'a str>, alg: Alg) -> impl Iterator<Item = &'a Jwk> {
         self.keys.iter().filter(move |k| match kid {
             Some(kid) => k.kid.as_deref() == Some(kid),

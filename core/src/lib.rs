@@ -10,6 +10,7 @@
 //! - [`error`]: one refusal enum and the one function that maps it to a reply.
 //! - [`shared`], [`lifecycle`]: the shared-data records and the JWKS fetch schedule that all
 //!   workers and the fetcher agree on.
+//! - [`worker`]: a filter worker's request-path policy (clock, re-check, kid-miss waits).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -30,3 +31,4 @@ pub mod output;
 pub mod policy;
 pub mod rules;
 pub mod shared;
+pub mod worker;

@@ -3,8 +3,14 @@
 //! The SDK's `hostcalls::*` return `Result`, but they `panic!` on any status they do not expect
 //! (and `get_map_value` unwraps UTF-8, so a client sending a non-UTF-8 header value would abort
 //! the VM). These wrappers declare the same ABI imports with a raw `u32` status and turn every
-//! unexpected answer into an `Err`. Only `dispatch_http_call` goes through the SDK, because the
-//! SDK must register the callout to route its response.
+//! unexpected answer into an `Err`.
+//!
+//! [`dispatch_http_call`] is the exception: it must go through the SDK, because the SDK's
+//! dispatcher owns the `proxy_on_http_call_response` export and aborts on a token it did not
+//! register (a second definition of that export does not link: "symbol multiply defined").
+//! The wrapper refuses, before any host call, every argument Envoy answers with a status the
+//! SDK does not expect, so the SDK's `panic!` arm is left to host answers Envoy never gives
+//! (README, Security: the SDK audit).
 
 // The one module allowed `unsafe` (the workspace denies it): declaring the host's ABI imports
 // and taking ownership of the buffers the host allocates cannot be done in safe Rust.
@@ -327,6 +333,42 @@ pub fn call_foreign(name: &str, args: &[u8]) -> Result<Vec<u8>, Status> {
     }
 }
 
+/// `BadArgument`: what Envoy answers for an HTTP call it cannot start (unknown cluster, missing
+/// pseudo-header, negative timeout).
+pub const BAD_ARGUMENT: Status = Status(2);
+
+/// Why [`dispatch_http_call`] refuses its arguments itself, or `None` when they are fine. The
+/// host reads the timeout as a signed 32-bit count of milliseconds, and needs `:method`,
+/// `:path` and `:authority` (Envoy answers `BadArgument` otherwise); NUL bytes would cut a
+/// name or value in the serialized header map.
+pub fn http_call_problem(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> Option<&'static str> {
+    if cluster.is_empty() || cluster.contains('\0') {
+        return Some("empty cluster name or NUL byte in it");
+    }
+    if timeout.as_millis() > i32::MAX as u128 {
+        return Some("timeout longer than 2^31-1 ms");
+    }
+    if headers.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Some("NUL byte in a header");
+    }
+    for required in [":method", ":path", ":authority"] {
+        if !headers.iter().any(|(k, v)| *k == required && !v.is_empty()) {
+            return Some("missing :method, :path or :authority");
+        }
+    }
+    None
+}
+
+/// Starts an HTTP call from the current context; the SDK routes the response to that
+/// context's `on_http_call_response`. Arguments Envoy would refuse are refused here with
+/// [`BAD_ARGUMENT`] and no host call.
+pub fn dispatch_http_call(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<u32, Status> {
+    if http_call_problem(cluster, headers, timeout).is_some() {
+        return Err(BAD_ARGUMENT);
+    }
+    proxy_wasm::hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, vec![], timeout).map_err(|s| Status(s as u32))
+}
+
 /// Metric kinds (proxy-wasm ABI values).
 #[derive(Debug, Clone, Copy)]
 #[repr(u32)]
@@ -379,5 +421,19 @@ mod tests {
         let mut truncated = enc.clone();
         truncated.truncate(enc.len() - 3);
         assert_eq!(decode_map(&truncated), None);
+    }
+
+    #[test]
+    fn http_call_arguments_envoy_refuses_are_refused_here() {
+        let ok = [(":method", "GET"), (":path", "/jwks"), (":authority", "idp")];
+        let t = Duration::from_secs(5);
+        assert_eq!(http_call_problem("idp", &ok, t), None);
+        assert!(http_call_problem("", &ok, t).is_some());
+        assert!(http_call_problem("i\0dp", &ok, t).is_some());
+        assert!(http_call_problem("idp", &ok, Duration::from_millis(i32::MAX as u64 + 1)).is_some());
+        assert_eq!(http_call_problem("idp", &ok, Duration::from_millis(i32::MAX as u64)), None);
+        assert!(http_call_problem("idp", &ok[..2], t).is_some());
+        assert!(http_call_problem("idp", &[(":method", "GET"), (":path", ""), (":authority", "idp")], t).is_some());
+        assert!(http_call_problem("idp", &[(":method", "GET"), (":path", "/a\0"), (":authority", "idp")], t).is_some());
     }
 }

@@ -3,10 +3,10 @@
 //! this same code; only the [`Role`] differs.
 
 use crate::abi;
-use crate::metrics::{self, Metrics};
+use crate::metrics::{self, EnvoyMetrics, Metrics};
 use crate::store::{self, EnvoyHttp, EnvoyStore};
 use jwt_core::config::{Config, KeySource};
-use jwt_core::lifecycle::{Coordinator, Event, FailReason, Role, Source};
+use jwt_core::lifecycle::{Coordinator, Event, FailReason, HttpClient, Role, SharedStore, Source};
 
 /// The coordinator plus a label per source (its provider names) for logs and stats.
 pub struct KeyRuntime {
@@ -22,6 +22,11 @@ pub struct KeyRuntime {
 impl KeyRuntime {
     /// Sources for every remote provider of `config`.
     pub fn new(config: &Config, role: Role, module: &'static str, participant: u32) -> KeyRuntime {
+        KeyRuntime::at(config, role, module, participant, abi::now_ns())
+    }
+
+    /// [`KeyRuntime::new`] at a given time (ns), which names the participant and seeds jitter.
+    pub fn at(config: &Config, role: Role, module: &'static str, participant: u32, now: u64) -> KeyRuntime {
         let mut sources: Vec<Source> = Vec::new();
         let mut labels: Vec<String> = Vec::new();
         let mut provider_source = Vec::with_capacity(config.providers.len());
@@ -46,7 +51,6 @@ impl KeyRuntime {
                 }
             }
         }
-        let now = abi::now_ns();
         let who = match role {
             Role::Service => "service",
             Role::Worker => "worker",
@@ -69,6 +73,7 @@ impl KeyRuntime {
         for l in &self.labels {
             m.declare(&metrics::name(&["jwks", l, "fetch_success"]));
             m.declare(&metrics::name(&["jwks", l, "kid_miss_refetch"]));
+            m.declare(&metrics::name(&["jwks", l, "state_conflict"]));
             for r in FailReason::ALL {
                 m.declare(&metrics::name(&["jwks", l, "fetch_failure", r.name()]));
             }
@@ -80,21 +85,30 @@ impl KeyRuntime {
         self.coordinator.announce(abi::now_ms(), &EnvoyStore);
     }
 
-    /// Starts due fetches, then reads published keys.
+    /// Starts due fetches, then reads published keys; hands the counts to Envoy.
     pub fn tick(&mut self, m: &mut Metrics) {
-        let now = abi::now_ms();
+        self.tick_at(abi::now_ms(), &EnvoyStore, &mut EnvoyHttp, m);
+        m.flush(&mut EnvoyMetrics);
+    }
+
+    /// [`KeyRuntime::tick`] on any host, without the flush.
+    pub fn tick_at(&mut self, now: u64, store: &dyn SharedStore, http: &mut dyn HttpClient, m: &mut Metrics) {
         // The state is read before the keys: a fetch publishes its keys before it records the
         // attempt, so a finished attempt seen here always comes with its keys.
-        let mut events = self.coordinator.tick(now, &EnvoyStore, &mut EnvoyHttp);
-        events.extend(self.coordinator.poll(now, &EnvoyStore));
+        let mut events = self.coordinator.tick(now, store, http);
+        events.extend(self.coordinator.poll(now, store));
         self.report(&events, m);
         self.gauges(now, m);
-        m.flush();
     }
 
     /// Reads published keys only.
     pub fn poll(&mut self, m: &mut Metrics) -> bool {
-        let events = self.coordinator.poll(abi::now_ms(), &EnvoyStore);
+        self.poll_at(abi::now_ms(), &EnvoyStore, m)
+    }
+
+    /// [`KeyRuntime::poll`] on any host. Returns whether any source's keys changed.
+    pub fn poll_at(&mut self, now: u64, store: &dyn SharedStore, m: &mut Metrics) -> bool {
+        let events = self.coordinator.poll(now, store);
         let changed = !events.is_empty();
         self.report(&events, m);
         changed
@@ -105,15 +119,34 @@ impl KeyRuntime {
         if !self.coordinator.owns(token) {
             return false;
         }
-        let max = self.coordinator.sources.iter().map(|s| s.remote.max_bytes).max().unwrap_or(1 << 20);
-        let (status, body) = store::call_response(max);
-        let now = abi::now_ms();
-        let mut events = self.coordinator.on_response(token, status, body, now, &EnvoyStore, &mut EnvoyHttp);
-        events.extend(self.coordinator.poll(now, &EnvoyStore));
+        let (status, body) = store::call_response(self.max_body());
+        self.on_response_at(token, status, body, abi::now_ms(), &EnvoyStore, &mut EnvoyHttp, m);
+        m.flush(&mut EnvoyMetrics);
+        true
+    }
+
+    /// The most body bytes worth reading from a response (one past it shows an oversized body).
+    pub fn max_body(&self) -> usize {
+        self.coordinator.sources.iter().map(|s| s.remote.max_bytes).max().unwrap_or(1 << 20)
+    }
+
+    /// [`KeyRuntime::on_response`] on any host, with the response already read, without the
+    /// flush.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_response_at(
+        &mut self,
+        token: u32,
+        status: Option<u32>,
+        body: Option<Vec<u8>>,
+        now: u64,
+        store: &dyn SharedStore,
+        http: &mut dyn HttpClient,
+        m: &mut Metrics,
+    ) {
+        let mut events = self.coordinator.on_response(token, status, body, now, store, http);
+        events.extend(self.coordinator.poll(now, store));
         self.report(&events, m);
         self.gauges(now, m);
-        m.flush();
-        true
     }
 
     fn gauges(&self, now: u64, m: &mut Metrics) {
@@ -157,6 +190,13 @@ impl KeyRuntime {
                     log::warn!(
                         "{module}: provider {l}: JWKS fetch failed ({reason}: {detail}); {keeping}; next attempt in {} ms",
                         retry_in_ms
+                    );
+                }
+                Event::StateConflict { source } => {
+                    let l = self.label(*source);
+                    m.count(&metrics::name(&["jwks", l, "state_conflict"]));
+                    log::warn!(
+                        "{module}: provider {l}: could not record the fetch in shared data (every compare-and-swap lost a race); the next tick retries"
                     );
                 }
                 Event::KeysChanged { source, keys } => {

@@ -39,8 +39,11 @@ impl HttpClient for EnvoyHttp {
             ("accept", "application/json"),
             ("user-agent", "envoy-jwt-filter"),
         ];
-        proxy_wasm::hostcalls::dispatch_http_call(cluster, headers, None, vec![], Duration::from_millis(timeout_ms))
-            .map_err(|s| format!("{s:?}"))
+        let timeout = Duration::from_millis(timeout_ms);
+        if let Some(why) = abi::http_call_problem(cluster, &headers, timeout) {
+            return Err(why.to_string());
+        }
+        abi::dispatch_http_call(cluster, &headers, timeout).map_err(|s| format!("status {}", s.0))
     }
 }
 
