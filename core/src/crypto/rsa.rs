@@ -453,6 +453,65 @@ mod tests {
         assert!(key.public_op(&[1u8; 9]).is_none());
     }
 
+    /// EMSA-PSS-ENCODE (RFC 8017 §9.1.1) with a chosen salt, to test the check on its own.
+    fn pss_encode(hash: Hash, msg: &[u8], salt: &[u8], em_bits: usize) -> Vec<u8> {
+        let h_len = hash.output_len();
+        let em_len = em_bits.div_ceil(8);
+        let mut m_prime = vec![0u8; 8];
+        m_prime.extend(hash.digest(msg));
+        m_prime.extend_from_slice(salt);
+        let h = hash.digest(&m_prime);
+        let mut db = vec![0u8; em_len - salt.len() - h_len - 2];
+        db.push(1);
+        db.extend_from_slice(salt);
+        for (d, m) in db.iter_mut().zip(mgf1(hash, &h, em_len - h_len - 1)) {
+            *d ^= m;
+        }
+        db[0] &= 0xff >> (8 * em_len - em_bits);
+        db.extend(h);
+        db.push(0xbc);
+        db
+    }
+
+    #[test]
+    fn pss_check_accepts_the_encoding_and_refuses_each_corruption() {
+        for (hash, em_bits) in [(Hash::Sha256, 2047), (Hash::Sha384, 2055), (Hash::Sha512, 4095), (Hash::Sha512, 3071)] {
+            let salt: Vec<u8> = (0..hash.output_len() as u8).collect();
+            let em = pss_encode(hash, b"msg", &salt, em_bits);
+            assert!(pss_check(hash, b"msg", &em, em_bits), "{hash:?} {em_bits}");
+            assert!(!pss_check(hash, b"msG", &em, em_bits));
+            let last = em.len() - 1;
+            let h_at = em.len() - hash.output_len() - 1;
+            let salt_at = h_at - 1;
+            let separator_at = h_at - hash.output_len() - 1;
+            let unused = 8 * em.len() - em_bits;
+            let mut corruptions: Vec<(&str, usize, u8)> = vec![
+                ("trailer", last, 0x01),
+                ("hash", h_at, 0x01),
+                ("salt", salt_at, 0x01),
+                ("separator", separator_at, 0x03),
+                ("padding", 1, 0x01),
+            ];
+            if unused > 0 {
+                corruptions.push(("top bit", 0, 0x80));
+            }
+            for (what, at, bit) in corruptions {
+                let mut bad = em.clone();
+                bad[at] ^= bit;
+                assert!(!pss_check(hash, b"msg", &bad, em_bits), "{what} {hash:?} {em_bits}");
+            }
+            // Too short for hash, salt and the two fixed bytes.
+            let short = &em[em.len() - 2 * hash.output_len() - 1..];
+            assert!(!pss_check(hash, b"msg", short, 8 * short.len()));
+        }
+    }
+
+    #[test]
+    fn debug_names_the_size_not_the_modulus() {
+        let k = RsaPublicKey::new(&[0xff; 256], &[1, 0, 1]).unwrap();
+        assert_eq!(format!("{k:?}"), "RsaPublicKey(2048 bits, e=65537)");
+    }
+
     #[test]
     fn roca_fingerprint_flags_products_of_65537_powers_only() {
         // 65537^k mod r is in the subgroup 65537 generates for every r: the fingerprint.
