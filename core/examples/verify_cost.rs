@@ -97,14 +97,30 @@ fn main() {
         let mut n = 0;
         for key in set.candidates(None, Alg::PS512) {
             n += 1;
-            assert!(crypto::verify(Alg::PS512, key, jws.signing_input.as_bytes(), &jws.signature, None).is_none());
+            assert!(crypto::verify(
+                Alg::PS512,
+                &key.material,
+                key.spki.as_deref(),
+                jws.signing_input.as_bytes(),
+                &jws.signature,
+                None
+            )
+            .is_none());
         }
         assert_eq!(n, MAX_KEYS);
     };
     // One signature check with one key (what a token with a kid costs).
     let key = set.keys.first().expect("a key");
     let mut one = || {
-        assert!(crypto::verify(Alg::PS512, key, jws.signing_input.as_bytes(), &jws.signature, None).is_none());
+        assert!(crypto::verify(
+            Alg::PS512,
+            &key.material,
+            key.spki.as_deref(),
+            jws.signing_input.as_bytes(),
+            &jws.signature,
+            None
+        )
+        .is_none());
     };
     // After: the whole request through the authenticator, cache off.
     let value = format!("Bearer {token}");

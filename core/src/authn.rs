@@ -401,7 +401,9 @@ impl<O: Observer> Run<'_, '_, O> {
             return Err(Failure::new(error, Some(p)));
         }
         let tried = key.is_some();
-        let path = key.and_then(|key| crypto::verify(alg, key, jws.signing_input.as_bytes(), &jws.signature, self.ctx.host));
+        let path = key.and_then(|key| {
+            crypto::verify(alg, &key.material, key.spki.as_deref(), jws.signing_input.as_bytes(), &jws.signature, self.ctx.host)
+        });
         if let Some(key) = key {
             self.obs.step(Step::Signature { provider: p, key, path });
         }

@@ -15,6 +15,8 @@ const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
 const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 /// secp384r1, 1.3.132.0.34
 const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
+/// secp521r1, 1.3.132.0.35
+const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
 
 fn push_len(out: &mut Vec<u8>, len: usize) {
     if len < 0x80 {
@@ -78,6 +80,8 @@ pub enum Curve {
     P256,
     /// P-384 (secp384r1), for ES384.
     P384,
+    /// P-521 (secp521r1), for ES512.
+    P521,
 }
 
 impl Curve {
@@ -86,6 +90,7 @@ impl Curve {
         match self {
             Curve::P256 => 32,
             Curve::P384 => 48,
+            Curve::P521 => 66,
         }
     }
 
@@ -94,6 +99,7 @@ impl Curve {
         match self {
             Curve::P256 => &P256_ORDER,
             Curve::P384 => &P384_ORDER,
+            Curve::P521 => &P521_ORDER,
         }
     }
 }
@@ -108,6 +114,13 @@ const P384_ORDER: [u8; 48] = [
     0x19, 0x6a, 0xcc, 0xc5, 0x29, 0x73,
 ];
 
+const P521_ORDER: [u8; 66] = [
+    0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfa, 0x51, 0x86, 0x87, 0x83, 0xbf, 0x2f, 0x96, 0x6b,
+    0x7f, 0xcc, 0x01, 0x48, 0xf7, 0x09, 0xa5, 0xd0, 0x3b, 0xb5, 0xc9, 0xb8, 0x89, 0x9c, 0x47, 0xae, 0xbb, 0x6f, 0xb7, 0x1e, 0x91,
+    0x38, 0x64, 0x09,
+];
+
 /// SubjectPublicKeyInfo for an EC key given the affine coordinates (each `field_len` bytes).
 pub fn ec_spki(curve: Curve, x: &[u8], y: &[u8]) -> Vec<u8> {
     let mut alg = tlv(OID, OID_EC);
@@ -116,6 +129,7 @@ pub fn ec_spki(curve: Curve, x: &[u8], y: &[u8]) -> Vec<u8> {
         match curve {
             Curve::P256 => OID_P256,
             Curve::P384 => OID_P384,
+            Curve::P521 => OID_P521,
         },
     ));
     let mut point = Vec::with_capacity(1 + x.len() + y.len());
@@ -209,5 +223,23 @@ mod tests {
         assert_eq!(der.len(), 294);
         let der = ec_spki(Curve::P256, &[1; 32], &[2; 32]);
         assert_eq!(der.len(), 91);
+        let der = ec_spki(Curve::P521, &[1; 66], &[2; 66]);
+        assert_eq!(&der[..3], &[0x30, 0x81, 0x9b], "P-521 SPKI is 158 bytes, long-form length");
+        assert_eq!(der.len(), 158);
+    }
+
+    #[test]
+    fn p521_signatures_take_long_form_lengths() {
+        let mut raw = vec![0xffu8; 66];
+        raw[0] = 0x01;
+        raw[1] = 0x00;
+        raw.extend_from_slice(&raw.clone());
+        let der = ecdsa_raw_to_der(Curve::P521, &raw).unwrap();
+        assert_eq!(&der[..2], &[0x30, 0x81]);
+        assert_eq!(der[2] as usize, der.len() - 3);
+        assert_eq!(ecdsa_raw_to_der(Curve::P521, &[1u8; 130]), None, "r and s are 66 bytes each");
+        let mut at_order = P521_ORDER.to_vec();
+        at_order.extend_from_slice(&P521_ORDER);
+        assert_eq!(ecdsa_raw_to_der(Curve::P521, &at_order), None, "r = s = n");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::b64;
 use crate::crypto::rsa::RsaPublicKey;
-use crate::crypto::EcKey;
+use crate::crypto::{EcKey, KeyMaterial};
 use crate::der::{self, Curve};
 use crate::jws::Alg;
 use serde_json::{Map, Value};
@@ -12,17 +12,6 @@ use std::fmt;
 
 /// Most keys kept from one JWKS document; real issuers publish two to four.
 pub const MAX_KEYS: usize = 64;
-
-/// The verification material of a key.
-#[derive(Debug, Clone)]
-pub enum KeyMaterial {
-    /// An RSA key (`kty: RSA`): RS* and PS*.
-    Rsa(RsaPublicKey),
-    /// An EC key (`kty: EC`, P-256 or P-384): ES256 or ES384.
-    Ec(EcKey),
-    /// An Ed25519 key (`kty: OKP`, `crv: Ed25519`): EdDSA.
-    Ed25519(ed25519_compact::PublicKey),
-}
 
 /// One usable key.
 #[derive(Debug, Clone)]
@@ -46,13 +35,7 @@ impl Jwk {
                 return false;
             }
         }
-        match (&self.material, alg) {
-            (KeyMaterial::Rsa(_), Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512) => true,
-            (KeyMaterial::Ec(k), Alg::ES256) => k.curve() == Curve::P256,
-            (KeyMaterial::Ec(k), Alg::ES384) => k.curve() == Curve::P384,
-            (KeyMaterial::Ed25519(_), Alg::EdDSA) => true,
-            _ => false,
-        }
+        self.material.fits(alg)
     }
 }
 
@@ -181,6 +164,7 @@ fn parse_key(v: &Value) -> Result<Jwk, String> {
             let curve = match member(m, "crv")? {
                 Some("P-256") => Curve::P256,
                 Some("P-384") => Curve::P384,
+                Some("P-521") => Curve::P521,
                 other => return Err(format!("crv {other:?} not supported")),
             };
             let x = bytes(m, "x")?;

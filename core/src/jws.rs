@@ -29,6 +29,8 @@ pub enum Alg {
     ES256,
     /// ECDSA on P-384 with SHA-384, raw r‖s signature.
     ES384,
+    /// ECDSA on P-521 with SHA-512, raw r‖s signature (66 bytes each).
+    ES512,
     /// Ed25519.
     EdDSA,
 }
@@ -45,6 +47,7 @@ impl Alg {
             "PS512" => Alg::PS512,
             "ES256" => Alg::ES256,
             "ES384" => Alg::ES384,
+            "ES512" => Alg::ES512,
             "EdDSA" => Alg::EdDSA,
             _ => return None,
         })
@@ -61,6 +64,7 @@ impl Alg {
             Alg::PS512 => "PS512",
             Alg::ES256 => "ES256",
             Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
             Alg::EdDSA => "EdDSA",
         }
     }
@@ -189,7 +193,7 @@ mod tests {
 
     #[test]
     fn refuses_none_and_hmac_in_every_spelling() {
-        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "ES512"] {
+        for alg in ["none", "None", "NONE", "nOnE", "HS256", "HS384", "HS512", "rs256", "es512", "ES521", "RS1"] {
             let t = token(&format!(r#"{{"alg":"{alg}"}}"#), "{}");
             assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::UnsupportedAlg, "{alg}");
         }

@@ -13,7 +13,9 @@ use jwt_core::authn::{self, Context, InlineKeys};
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
 use jwt_core::config::Config;
+use jwt_core::crypto::rsa::RsaPublicKey;
 use jwt_core::extract::RequestView;
+use num_bigint_dig::BigUint;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -179,6 +181,13 @@ fn config_seeds() -> Vec<(String, Vec<u8>)> {
 }
 
 /// `e (4 bytes) || n || s` with n and s of equal length: the differential RSA target.
+///
+/// Random inputs of 512 bytes and more almost never reach the carry edge cases of the
+/// Montgomery code (a column sum that overflows, a final subtraction that is needed or must
+/// not happen), so besides real signatures the corpus holds structured values: moduli that are
+/// all-ones, sparse (one bit per limb, 2^(k-1)+1), half ones, or with an all-ones low limb, at
+/// 2048, 2056 (a partial top limb), 3072 and 8192 bits; exponents 3, 65537 and 2^32-1; and
+/// signatures 0, 1, n-1, n-2, all-ones below n, one bit per limb, n and n+1.
 fn rsa_seeds() -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     for k in [testkit::rsa_a(), testkit::rsa_3072()] {
@@ -186,13 +195,89 @@ fn rsa_seeds() -> Vec<(String, Vec<u8>)> {
         let n = b64::decode(jwk["n"].as_str().unwrap()).unwrap();
         let e = b64::decode(jwk["e"].as_str().unwrap()).unwrap();
         let sig = k.sign("RS256", b"header.payload");
-        let mut v = vec![0u8; 4 - e.len()];
-        v.extend_from_slice(&e);
-        v.extend_from_slice(&n);
-        v.extend_from_slice(&sig);
-        out.push((format!("{}-sig", k.kid), v));
+        out.push((format!("{}-sig", k.kid), rsa_input(&e, &n, &sig)));
+    }
+    for (bits, shape, n) in structured_moduli() {
+        let len = bits.div_ceil(8);
+        for (e_name, e) in [("e3", 3u32), ("e65537", 65537), ("e2^32-1", u32::MAX)] {
+            for (s_name, s) in structured_signatures(&n, bits) {
+                let name = format!("{bits}-{shape}-{e_name}-s-{s_name}");
+                out.push((name, rsa_input(&e.to_be_bytes(), &be(&n, len), &be(&s, len))));
+            }
+        }
     }
     out
+}
+
+fn rsa_input(e: &[u8], n: &[u8], s: &[u8]) -> Vec<u8> {
+    assert_eq!(n.len(), s.len(), "the rsa target splits n and s evenly");
+    let mut v = vec![0u8; 4 - e.len()];
+    v.extend_from_slice(e);
+    v.extend_from_slice(n);
+    v.extend_from_slice(s);
+    v
+}
+
+fn be(v: &BigUint, len: usize) -> Vec<u8> {
+    let b = v.to_bytes_be();
+    let mut out = vec![0u8; len.saturating_sub(b.len())];
+    out.extend_from_slice(&b);
+    out
+}
+
+fn ones(bits: usize) -> BigUint {
+    (BigUint::from(1u8) << bits) - BigUint::from(1u8)
+}
+
+fn bit_per_limb(bits: usize, shift: usize) -> BigUint {
+    (shift..bits).step_by(32).fold(BigUint::from(0u8), |v, i| v | (BigUint::from(1u8) << i))
+}
+
+fn structured_moduli() -> Vec<(usize, &'static str, BigUint)> {
+    let one = BigUint::from(1u8);
+    let mut out = Vec::new();
+    for bits in [2048usize, 2056, 3072, 8192] {
+        let top = &one << (bits - 1);
+        out.push((bits, "all-ones", ones(bits)));
+        out.push((bits, "2^(k-1)+1", &top + &one));
+        out.push((bits, "bit-per-limb", bit_per_limb(bits, 0) | &top));
+        out.push((bits, "high-half-ones", (ones(bits) >> (bits / 2) << (bits / 2)) | &one));
+        out.push((bits, "low-limb-ones", &top | ones(32) | (&one << (bits / 3))));
+    }
+    out
+}
+
+fn structured_signatures(n: &BigUint, bits: usize) -> Vec<(&'static str, BigUint)> {
+    let one = BigUint::from(1u8);
+    let mut out = vec![
+        ("0", BigUint::from(0u8)),
+        ("1", one.clone()),
+        ("n-1", n - &one),
+        ("n-2", n - BigUint::from(2u8)),
+        ("ones-below-n", ones(bits - 1)),
+        ("bit-per-limb", bit_per_limb(bits - 1, 31)),
+        ("n", n.clone()),
+        ("n+1", n + &one),
+    ];
+    // n+1 can need one more byte than n (all-ones moduli): the target would split it unevenly.
+    out.retain(|(_, s)| s.to_bytes_be().len() <= bits.div_ceil(8));
+    out
+}
+
+#[test]
+fn structured_rsa_seeds_reach_the_arithmetic() {
+    // Every structured modulus must pass key loading, or its seeds stop at the size and
+    // exponent checks and never reach the Montgomery code.
+    let seeds = rsa_seeds();
+    let mut loaded = 0;
+    for (name, input) in &seeds {
+        let (e, rest) = input.split_at(4);
+        let k = rest.len() / 2;
+        let key = RsaPublicKey::new(&rest[..k], e).unwrap_or_else(|err| panic!("seed {name}: key refused: {err:?}"));
+        assert_eq!(key.modulus_len(), k, "seed {name}");
+        loaded += 1;
+    }
+    assert!(loaded > 400, "{loaded} structured RSA seeds");
 }
 
 #[test]

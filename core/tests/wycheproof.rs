@@ -1,13 +1,19 @@
 //! Wycheproof conformance of the core, on both signature paths.
 //!
 //! The vectors live outside the repository; `WYCHEPROOF_DIR` names their directory (the
-//! Makefile exports `../shared/testdata/wycheproof`). Without it the tests print a notice and
-//! pass, except under CI (`CI` set), where a missing directory is a failure.
+//! Makefile exports `../shared/testdata/wycheproof`). Unset, the tests use that same directory
+//! beside the repository, except under CI (`CI` set), where an unset variable is a failure; a
+//! directory that does not exist is always a failure, never a silent pass.
+//!
+//! Every file of the directory runs: [`FILES`] says how each is read, and a file the table does
+//! not list fails the run, so a vector file added to `shared/` cannot be forgotten. The test
+//! `every_file` prints one row per file (file, vectors run, passed, skipped); see it with
+//! `cargo test -p jwt-core --test wycheproof -- --nocapture`.
 //!
 //! Every key goes through the filter's own key loading ([`KeySet::parse`] of the vector's JWK),
 //! and every signature through [`crypto::verify`]:
 //!
-//! - **pure Rust**: `host = None` (the hand-written Montgomery RSA, `p256`/`p384`,
+//! - **pure Rust**: `host = None` (the hand-written Montgomery RSA, `p256`/`p384`/`p521`,
 //!   `ed25519-compact`);
 //! - **host**: a [`HostVerifier`] backed by `testkit::emulated_host_verify`, which receives
 //!   exactly what Envoy's BoringSSL would: the SubjectPublicKeyInfo built at key load and, for
@@ -30,11 +36,11 @@ use jwt_core::authn::{self, Context, InlineKeys};
 use jwt_core::b64;
 use jwt_core::cache::TokenCache;
 use jwt_core::config::Config;
-use jwt_core::crypto::{self, HostAnswer, HostVerifier, Path};
+use jwt_core::crypto::{self, HostAnswer, HostVerifier, KeyMaterial, Path};
 use jwt_core::error::Denial;
 use jwt_core::extract::RequestView;
 use jwt_core::json;
-use jwt_core::jwk::{Jwk, KeyMaterial, KeySet};
+use jwt_core::jwk::{Jwk, KeySet};
 use jwt_core::jws::{self, Alg};
 use serde_json::{json, Value};
 use std::cell::Cell;
@@ -44,25 +50,28 @@ use std::path::PathBuf;
 // ---------------------------------------------------------------------------------------------
 // Plumbing.
 
-fn vectors_dir() -> Option<PathBuf> {
-    match std::env::var_os("WYCHEPROOF_DIR") {
-        Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ if std::env::var_os("CI").is_some() => panic!(
+fn vectors_dir() -> PathBuf {
+    let dir = match std::env::var_os("WYCHEPROOF_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => panic!(
             "WYCHEPROOF_DIR is not set and CI is: the Wycheproof conformance tests must run in CI \
              (`make` exports WYCHEPROOF_DIR=../shared/testdata/wycheproof)"
         ),
-        _ => {
-            eprintln!("notice: WYCHEPROOF_DIR is not set; Wycheproof conformance tests skipped");
-            None
-        }
-    }
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/wycheproof"),
+    };
+    assert!(
+        dir.is_dir(),
+        "the Wycheproof vectors are not at {} (set WYCHEPROOF_DIR to their directory; `make` points it at \
+         ../shared/testdata/wycheproof)",
+        dir.display()
+    );
+    dir
 }
 
-fn load(name: &str) -> Option<Value> {
-    let path = vectors_dir()?.join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("WYCHEPROOF_DIR is set but {} cannot be read: {e}", path.display()));
-    Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+fn load(name: &str) -> Value {
+    let path = vectors_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{} cannot be read: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -107,26 +116,23 @@ impl Tally {
         }
     }
 
-    fn finish(self) {
-        let skipped: usize = self.skipped.values().map(Vec::len).sum();
-        println!(
-            "wycheproof {}: {} vectors run, {} passed, {} failed, {} skipped; host verifier called {} times, {} refused before the host call",
-            self.file,
-            self.run,
-            self.passed,
-            self.failures.len(),
-            skipped,
-            self.host_calls,
-            self.host_refused_before_call
+    /// The file's details, for the log; the table row is printed by `every_file`.
+    fn report(&self) -> String {
+        let mut out = format!(
+            "{}: host verifier called {} times, {} refused before the host call\n",
+            self.file, self.host_calls, self.host_refused_before_call
         );
         for (reason, ids) in &self.skipped {
-            println!("  skipped {} ({reason}): tcId {ids:?}", ids.len());
+            out.push_str(&format!("  skipped {} ({reason}): tcId {ids:?}\n", ids.len()));
         }
         for f in &self.failures {
-            println!("  FAILED {f}");
+            out.push_str(&format!("  FAILED {f}\n"));
         }
-        assert!(self.failures.is_empty(), "{}: {} vectors disagree with Wycheproof", self.file, self.failures.len());
-        assert!(self.run > 0, "{}: no vector ran", self.file);
+        out
+    }
+
+    fn skipped_count(&self) -> usize {
+        self.skipped.values().map(Vec::len).sum()
     }
 }
 
@@ -152,7 +158,7 @@ impl HostVerifier for Host {
 }
 
 fn host_capable(alg: Alg) -> bool {
-    matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::ES256 | Alg::ES384)
+    matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::ES256 | Alg::ES384 | Alg::ES512)
 }
 
 /// What a vector's `result` requires: accept (`true`) or reject (`false`).
@@ -169,13 +175,13 @@ fn expectation(t: &Value) -> bool {
 /// Verifies on both paths and returns the problems (empty: both agree with `want`).
 fn both_paths(alg: Alg, key: &Jwk, msg: &[u8], sig: &[u8], want: bool, tally: &mut Tally) -> Vec<String> {
     let mut problems = Vec::new();
-    let pure = crypto::verify(alg, key, msg, sig, None);
+    let pure = crypto::verify(alg, &key.material, key.spki.as_deref(), msg, sig, None);
     let want_pure = want.then_some(Path::PureRust);
     if pure != want_pure {
         problems.push(format!("pure Rust gave {pure:?}, want {want_pure:?}"));
     }
     let host = Host::default();
-    let via_host = crypto::verify(alg, key, msg, sig, Some(&host));
+    let via_host = crypto::verify(alg, &key.material, key.spki.as_deref(), msg, sig, Some(&host));
     if host_capable(alg) {
         let want_host = want.then_some(Path::Host);
         if via_host != want_host {
@@ -214,6 +220,7 @@ fn ec_jwk(group: &Value) -> Value {
     let crv = match pk["curve"].as_str() {
         Some("secp256r1") => "P-256",
         Some("secp384r1") => "P-384",
+        Some("secp521r1") => "P-521",
         other => panic!("group without a JWK, curve {other:?}"),
     };
     let point = hex(pk["uncompressed"].as_str().expect("SEC1 point"));
@@ -233,8 +240,8 @@ fn check_spki(key: &Jwk, group: &Value, tally: &mut Tally) {
 // ---------------------------------------------------------------------------------------------
 // Signature files: one key per group, raw message and signature per test.
 
-fn run_signature_file(file: &'static str, alg: Alg) {
-    let Some(doc) = load(file) else { return };
+fn run_signature_file(file: &'static str, alg: Alg) -> Tally {
+    let doc = load(file);
     let mut tally = Tally::new(file);
     for group in doc["testGroups"].as_array().unwrap() {
         let jwk = group.get("publicKeyJwk").or_else(|| group.get("keyJwk")).cloned().unwrap_or_else(|| ec_jwk(group));
@@ -263,47 +270,7 @@ fn run_signature_file(file: &'static str, alg: Alg) {
             tally.check(tc, t["comment"].as_str().unwrap_or(""), problems);
         }
     }
-    tally.finish();
-}
-
-#[test]
-fn rsa_pkcs1_2048_sha256() {
-    run_signature_file("rsa_signature_2048_sha256_test.json", Alg::RS256);
-}
-
-#[test]
-fn rsa_pkcs1_2048_sha384() {
-    run_signature_file("rsa_signature_2048_sha384_test.json", Alg::RS384);
-}
-
-#[test]
-fn rsa_pkcs1_2048_sha512() {
-    run_signature_file("rsa_signature_2048_sha512_test.json", Alg::RS512);
-}
-
-#[test]
-fn rsa_pkcs1_3072_sha256() {
-    run_signature_file("rsa_signature_3072_sha256_test.json", Alg::RS256);
-}
-
-#[test]
-fn rsa_pss_2048_sha256_mgf1_32() {
-    run_signature_file("rsa_pss_2048_sha256_mgf1_32_test.json", Alg::PS256);
-}
-
-#[test]
-fn ecdsa_p256_sha256_p1363() {
-    run_signature_file("ecdsa_secp256r1_sha256_p1363_test.json", Alg::ES256);
-}
-
-#[test]
-fn ecdsa_p384_sha384_p1363() {
-    run_signature_file("ecdsa_secp384r1_sha384_p1363_test.json", Alg::ES384);
-}
-
-#[test]
-fn ed25519() {
-    run_signature_file("ed25519_test.json", Alg::EdDSA);
+    tally
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,8 +289,8 @@ const UNSUPPORTED: &[(u64, &str)] = &[
     (373, "HS256: symmetric keys are not supported (the key type fixes the algorithm; no oct keys)"),
     (376, "HS256: symmetric keys are not supported (the key type fixes the algorithm; no oct keys)"),
     (377, "HS256: symmetric keys are not supported (the key type fixes the algorithm; no oct keys)"),
-    (347, "ES512 on P-521: curve not supported (Cognito and common OIDC issuers use RS256/ES256)"),
-    (351, "ES512 on P-521: curve not supported (Cognito and common OIDC issuers use RS256/ES256)"),
+    (347, "the JWK's alg is \"ES521\" (RFC 7520's typo), not a JWA name: keys with an unknown alg are refused"),
+    (351, "the JWK's alg is \"ES521\" (RFC 7520's typo), not a JWA name: keys with an unknown alg are refused"),
     (346, "token alg PS384 but the JWK pins alg PS256: the filter enforces the JWK alg (RFC 7517 §4.4)"),
     (350, "token alg PS384 but the JWK pins alg PS256: the filter enforces the JWK alg (RFC 7517 §4.4)"),
 ];
@@ -357,7 +324,7 @@ fn jws_verdict(token: &str, set: Option<&KeySet>, host: Option<&dyn HostVerifier
     let mut tried = false;
     for key in set.candidates(kid.as_deref(), alg) {
         tried = true;
-        if let Some(path) = crypto::verify(alg, key, signing_input.as_bytes(), &signature, host) {
+        if let Some(path) = crypto::verify(alg, &key.material, key.spki.as_deref(), signing_input.as_bytes(), &signature, host) {
             return Ok(path);
         }
     }
@@ -383,9 +350,8 @@ fn entry_point(config: &Config, token: &str, host: Option<&dyn HostVerifier>) ->
     }
 }
 
-#[test]
-fn json_web_signature() {
-    let Some(doc) = load("json_web_signature_test.json") else { return };
+fn json_web_signature() -> Tally {
+    let doc = load("json_web_signature_test.json");
     let mut tally = Tally::new("json_web_signature_test.json");
     let groups = doc["testGroups"].as_array().unwrap();
     // Groups with only a symmetric key: their tokens meet the file's RSA and EC keys instead,
@@ -442,6 +408,18 @@ fn json_web_signature() {
                 if pure.is_ok() || hosted.is_ok() || entry.iter().any(Result::is_ok) {
                     problems.push(format!("a deliberately unsupported vector was accepted ({r})"));
                 }
+                if tc == 347 || tc == 351 {
+                    // The same P-521 key without the typo'd alg: the ES512 token must verify.
+                    let mut jwk = group["public"].clone();
+                    jwk.as_object_mut().unwrap().remove("alg");
+                    let fixed = KeySet::parse(json!({"keys": [jwk]}).to_string().as_bytes()).ok();
+                    if jws_verdict(token, fixed.as_ref(), None) != Ok(Path::PureRust) {
+                        problems.push("without its typo'd alg the P-521 key does not verify the ES512 token in pure Rust".into());
+                    }
+                    if jws_verdict(token, fixed.as_ref(), Some(&Host::default())) != Ok(Path::Host) {
+                        problems.push("without its typo'd alg the P-521 key does not verify the ES512 token on the host".into());
+                    }
+                }
                 if problems.is_empty() {
                     tally.skip(tc, r);
                 } else {
@@ -486,7 +464,209 @@ fn json_web_signature() {
     let listed: Vec<u64> = unsupported.keys().copied().collect();
     seen_unsupported.sort_unstable();
     assert_eq!(seen_unsupported, listed, "every vector listed as unsupported exists in the file");
-    tally.finish();
+    tally
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON Web Key file: a private key set per group, published as its public half.
+
+/// Private JWK members; what is left is the public key an issuer would publish.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+const HMAC_KEYS: &str = "HS*: symmetric keys are not supported (the key type fixes the algorithm; no oct keys)";
+
+/// Valid vectors of the JWK file the filter refuses on purpose; each must still be refused.
+const JWK_UNSUPPORTED: &[(u64, &str)] = &[(2, HMAC_KEYS), (13, HMAC_KEYS), (14, HMAC_KEYS), (15, HMAC_KEYS)];
+
+fn json_web_key() -> Tally {
+    let doc = load("json_web_key_test.json");
+    let mut tally = Tally::new("json_web_key_test.json");
+    let unsupported: BTreeMap<u64, &str> = JWK_UNSUPPORTED.iter().copied().collect();
+    let mut seen_unsupported = Vec::new();
+    for group in doc["testGroups"].as_array().unwrap() {
+        let private = &group["private"];
+        let keys = match private.get("keys") {
+            Some(Value::Array(keys)) => keys.clone(),
+            _ => vec![private.clone()],
+        };
+        let public: Vec<Value> = keys
+            .into_iter()
+            .map(|mut k| {
+                let o = k.as_object_mut().unwrap();
+                for m in PRIVATE_MEMBERS {
+                    o.remove(*m);
+                }
+                k
+            })
+            .collect();
+        let set = KeySet::parse(json!({ "keys": public }).to_string().as_bytes()).ok();
+        for t in group["tests"].as_array().unwrap() {
+            let tc = t["tcId"].as_u64().unwrap();
+            let comment = t["comment"].as_str().unwrap_or("");
+            let token = t["jws"].as_str().unwrap();
+            let want = expectation(t);
+            let host = Host::default();
+            let pure = jws_verdict(token, set.as_ref(), None);
+            let hosted = jws_verdict(token, set.as_ref(), Some(&host));
+            tally.host_calls += host.calls.get();
+            let mut problems = Vec::new();
+            if host.unavailable.get() != 0 {
+                problems.push("the emulated host could not use the key or hash the filter handed it".into());
+            }
+            if let Some(r) = unsupported.get(&tc) {
+                seen_unsupported.push(tc);
+                if !want {
+                    problems.push("listed as unsupported but Wycheproof says invalid".into());
+                }
+                if pure.is_ok() || hosted.is_ok() {
+                    problems.push(format!("a deliberately unsupported vector was accepted ({r})"));
+                }
+                if problems.is_empty() {
+                    tally.skip(tc, r);
+                    continue;
+                }
+            } else if want {
+                if pure != Ok(Path::PureRust) {
+                    problems.push(format!("pure Rust: {pure:?}"));
+                }
+                let want_host = if header_alg(token).is_some_and(host_capable) { Path::Host } else { Path::PureRust };
+                if hosted != Ok(want_host) {
+                    problems.push(format!("host path: {hosted:?}, want {want_host:?}"));
+                }
+            } else {
+                if let Ok(p) = &pure {
+                    problems.push(format!("pure Rust accepted ({p:?})"));
+                }
+                if let Ok(p) = &hosted {
+                    problems.push(format!("host path accepted ({p:?})"));
+                }
+            }
+            tally.check(tc, comment, problems);
+        }
+    }
+    let listed: Vec<u64> = unsupported.keys().copied().collect();
+    seen_unsupported.sort_unstable();
+    assert_eq!(seen_unsupported, listed, "every vector listed as unsupported exists in the file");
+    tally
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every file of the directory.
+
+/// How a vector file is read.
+#[derive(Debug, Clone, Copy)]
+enum Runner {
+    /// One key per group, raw message and signature per test, for this algorithm.
+    Signature(Alg),
+    /// Compact JWS tokens against each group's public key set.
+    Jws,
+    /// Compact JWS tokens against the public half of each group's private key set.
+    Jwk,
+}
+
+/// Every vector file the test knows. A file in the directory that is not here fails the run.
+const FILES: &[(&str, Runner)] = &[
+    ("ecdsa_secp256r1_sha256_p1363_test.json", Runner::Signature(Alg::ES256)),
+    ("ecdsa_secp384r1_sha384_p1363_test.json", Runner::Signature(Alg::ES384)),
+    ("ecdsa_secp521r1_sha512_p1363_test.json", Runner::Signature(Alg::ES512)),
+    ("ed25519_test.json", Runner::Signature(Alg::EdDSA)),
+    ("json_web_key_test.json", Runner::Jwk),
+    ("json_web_signature_test.json", Runner::Jws),
+    ("rsa_pss_2048_sha256_mgf1_32_test.json", Runner::Signature(Alg::PS256)),
+    ("rsa_pss_2048_sha384_mgf1_48_test.json", Runner::Signature(Alg::PS384)),
+    ("rsa_pss_3072_sha256_mgf1_32_test.json", Runner::Signature(Alg::PS256)),
+    ("rsa_pss_4096_sha384_mgf1_48_test.json", Runner::Signature(Alg::PS384)),
+    ("rsa_pss_4096_sha512_mgf1_64_test.json", Runner::Signature(Alg::PS512)),
+    ("rsa_signature_2048_sha256_test.json", Runner::Signature(Alg::RS256)),
+    ("rsa_signature_2048_sha384_test.json", Runner::Signature(Alg::RS384)),
+    ("rsa_signature_2048_sha512_test.json", Runner::Signature(Alg::RS512)),
+    ("rsa_signature_3072_sha256_test.json", Runner::Signature(Alg::RS256)),
+    ("rsa_signature_3072_sha384_test.json", Runner::Signature(Alg::RS384)),
+    ("rsa_signature_3072_sha512_test.json", Runner::Signature(Alg::RS512)),
+    ("rsa_signature_4096_sha256_test.json", Runner::Signature(Alg::RS256)),
+    ("rsa_signature_4096_sha384_test.json", Runner::Signature(Alg::RS384)),
+    ("rsa_signature_4096_sha512_test.json", Runner::Signature(Alg::RS512)),
+    ("rsa_signature_8192_sha256_test.json", Runner::Signature(Alg::RS256)),
+    ("rsa_signature_8192_sha512_test.json", Runner::Signature(Alg::RS512)),
+];
+
+/// Files of the directory that hold no vectors.
+const NOT_VECTORS: &[&str] = &["README.md", "LICENSE"];
+
+fn run(file: &'static str, runner: Runner) -> Tally {
+    match runner {
+        Runner::Signature(alg) => run_signature_file(file, alg),
+        Runner::Jws => json_web_signature(),
+        Runner::Jwk => json_web_key(),
+    }
+}
+
+/// Runs every file (in parallel), prints the table, then fails on any disagreement, on a file
+/// of the directory that [`FILES`] does not list, and on a listed file that is missing.
+#[test]
+fn every_file() {
+    let dir = vectors_dir();
+    let mut present: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    present.sort();
+    let unlisted: Vec<&String> =
+        present.iter().filter(|f| !FILES.iter().any(|(n, _)| n == f) && !NOT_VECTORS.contains(&f.as_str())).collect();
+    let missing: Vec<&str> = FILES.iter().map(|(n, _)| *n).filter(|n| !present.iter().any(|p| p == n)).collect();
+    let results: Vec<(&str, Result<Tally, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = FILES
+            .iter()
+            .filter(|(n, _)| !missing.contains(n))
+            .map(|&(name, runner)| (name, scope.spawn(move || run(name, runner))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                let r = h.join().map_err(|e| {
+                    e.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                });
+                (name, r)
+            })
+            .collect()
+    });
+    println!("| file | vectors run | passed | refused on purpose |");
+    println!("|---|---:|---:|---:|");
+    let (mut total_run, mut total_passed) = (0, 0);
+    for (name, r) in &results {
+        match r {
+            Ok(t) => {
+                println!("| {name} | {} | {} | {} |", t.run, t.passed, t.skipped_count());
+                total_run += t.run;
+                total_passed += t.passed;
+            }
+            Err(e) => println!("| {name} | PANICKED: {e} | | |"),
+        }
+    }
+    println!("| **total ({} files)** | {total_run} | {total_passed} | |", results.len());
+    let mut bad = Vec::new();
+    for (name, r) in &results {
+        match r {
+            Ok(t) => {
+                print!("{}", t.report());
+                if !t.failures.is_empty() {
+                    bad.push(format!("{name}: {} vectors disagree with Wycheproof", t.failures.len()));
+                }
+                if t.run == 0 {
+                    bad.push(format!("{name}: no vector ran"));
+                }
+            }
+            Err(e) => bad.push(format!("{name}: panicked: {e}")),
+        }
+    }
+    if !unlisted.is_empty() {
+        bad.push(format!("files in {} that the test does not handle (add them to FILES): {unlisted:?}", dir.display()));
+    }
+    if !missing.is_empty() {
+        bad.push(format!("files listed in FILES but missing from {}: {missing:?}", dir.display()));
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
 /// A JWT-shaped counterpart of the JWS file's attacks, through the entry point with a claims

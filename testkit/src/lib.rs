@@ -32,6 +32,7 @@ enum Kind {
     Rsa(Box<rsa::RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
     Ed25519(ed25519_compact::KeyPair),
 }
 
@@ -94,6 +95,13 @@ pub fn p384() -> TestKey {
     TestKey { kid: "ec-p384".into(), alg: "ES384", pem, kind: Kind::P384(k) }
 }
 
+/// ECDSA P-521 key.
+pub fn p521() -> TestKey {
+    let pem = include_str!("../keys/ec-p521.pem");
+    let k = <p521::ecdsa::SigningKey as p521::pkcs8::DecodePrivateKey>::from_pkcs8_pem(pem).unwrap();
+    TestKey { kid: "ec-p521".into(), alg: "ES512", pem, kind: Kind::P521(k) }
+}
+
 /// Ed25519 key.
 pub fn ed25519() -> TestKey {
     let pem = include_str!("../keys/ed25519.pem");
@@ -131,6 +139,11 @@ impl TestKey {
                 let p = k.verifying_key().to_sec1_point(false);
                 let b = p.as_bytes();
                 json!({"kty": "EC", "crv": "P-384", "kid": self.kid, "use": "sig", "x": b64(&b[1..49]), "y": b64(&b[49..97])})
+            }
+            Kind::P521(k) => {
+                let p = k.verifying_key().to_sec1_point(false);
+                let b = p.as_bytes();
+                json!({"kty": "EC", "crv": "P-521", "kid": self.kid, "use": "sig", "x": b64(&b[1..67]), "y": b64(&b[67..133])})
             }
             Kind::Ed25519(k) => json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "use": "sig", "x": b64(&k.pk[..])}),
         }
@@ -177,6 +190,10 @@ impl TestKey {
             }
             (Kind::P384(k), "ES384") => {
                 let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_bytes().to_vec()
+            }
+            (Kind::P521(k), "ES512") => {
+                let s: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(k, input);
                 s.to_bytes().to_vec()
             }
             (Kind::Ed25519(k), "EdDSA") => k.sk.sign(input, None).to_vec(),
@@ -281,13 +298,12 @@ pub fn cognito_id(iss: &str, client_id: &str, username: &str) -> Value {
 }
 
 /// An emulation of Envoy's `verify_signature` foreign function with independent code (the
-/// RustCrypto `rsa`, `p256` and `p384` crates): it takes the same DER SubjectPublicKeyInfo and
+/// RustCrypto `rsa`, `p256`, `p384` and `p521` crates): it takes the same DER SubjectPublicKeyInfo and
 /// DER ECDSA signature the filter hands to BoringSSL. `None` for inputs the host would refuse
 /// with an error (unknown hash, unparsable key).
 pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> Option<bool> {
-    use rsa::pkcs8::DecodePublicKey;
     use rsa::sha2::{Sha256, Sha384, Sha512};
-    if let Ok(k) = rsa::RsaPublicKey::from_public_key_der(spki) {
+    if let Some(k) = rsa_from_spki(spki) {
         use rsa::signature::Verifier;
         let Ok(s) = rsa::pkcs1v15::Signature::try_from(sig) else { return Some(false) };
         return Some(match hash {
@@ -313,7 +329,30 @@ pub fn emulated_host_verify(hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> 
         let Ok(s) = p384::ecdsa::Signature::from_der(sig) else { return Some(false) };
         return Some(k.verify(msg, &s).is_ok());
     }
+    if let Ok(k) = <p521::ecdsa::VerifyingKey as p521::pkcs8::DecodePublicKey>::from_public_key_der(spki) {
+        use p521::ecdsa::signature::Verifier;
+        if hash != "sha512" {
+            return None;
+        }
+        let Ok(s) = p521::ecdsa::Signature::from_der(sig) else { return Some(false) };
+        return Some(k.verify(msg, &s).is_ok());
+    }
     None
+}
+
+/// An RSA SubjectPublicKeyInfo with a modulus of up to 16384 bits, BoringSSL's limit (the
+/// `rsa` crate's own DER decoder stops at 4096, which would hide 8192-bit keys from the host
+/// path's emulation).
+fn rsa_from_spki(spki: &[u8]) -> Option<rsa::RsaPublicKey> {
+    use rsa::pkcs8::der::Decode;
+    let info = rsa::pkcs8::SubjectPublicKeyInfoRef::from_der(spki).ok()?;
+    if info.algorithm.oid != rsa::pkcs1::ALGORITHM_OID {
+        return None;
+    }
+    let key = rsa::pkcs1::RsaPublicKey::try_from(info.subject_public_key.as_bytes()?).ok()?;
+    let n = rsa::BigUint::from_bytes_be(key.modulus.as_bytes());
+    let e = rsa::BigUint::from_bytes_be(key.public_exponent.as_bytes());
+    rsa::RsaPublicKey::new_with_max_size(n, e, 16384).ok()
 }
 
 /// HMAC (RFC 2104) of `msg` under `key`, for `alg` HS256, HS384 or HS512: the signer of
@@ -357,6 +396,10 @@ impl TestKey {
             }
             Kind::P384(k) => {
                 let s: p384::ecdsa::Signature = p384::ecdsa::signature::Signer::sign(k, input);
+                s.to_der().as_bytes().to_vec()
+            }
+            Kind::P521(k) => {
+                let s: p521::ecdsa::Signature = p521::ecdsa::signature::Signer::sign(k, input);
                 s.to_der().as_bytes().to_vec()
             }
             _ => panic!("sign_ecdsa_der needs an EC key"),

@@ -5,14 +5,89 @@
 //!   as the DER SubjectPublicKeyInfo built once at key load, ECDSA signatures as DER.
 //! - **pure Rust**: everything, and the fallback when the host lacks the function.
 //!
-//! Claim checks never live here, so they are the same code whichever path verified.
+//! Claim checks never live here, so they are the same code whichever path verified. This module
+//! knows nothing of JWKS documents: [`crate::jwk`] builds a [`KeyMaterial`] and asks
+//! [`KeyMaterial::fits`] which algorithms it may verify.
 
 pub mod rsa;
 
 use crate::der::{self, Curve};
-use crate::jwk::{Jwk, KeyMaterial};
 use crate::jws::Alg;
+use rsa::RsaPublicKey;
 use sha2::Digest;
+
+/// The verification material of a key.
+#[derive(Debug, Clone)]
+pub enum KeyMaterial {
+    /// An RSA key (`kty: RSA`): RS* and PS*.
+    Rsa(RsaPublicKey),
+    /// An EC key (`kty: EC`, P-256, P-384 or P-521): ES256, ES384 or ES512.
+    Ec(EcKey),
+    /// An Ed25519 key (`kty: OKP`, `crv: Ed25519`): EdDSA.
+    Ed25519(ed25519_compact::PublicKey),
+}
+
+/// The signature scheme and hash of an algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// RSASSA-PKCS1-v1_5.
+    Pkcs1(Hash),
+    /// RSASSA-PSS, MGF1 on the same hash, salt as long as the hash.
+    Pss(Hash),
+    /// ECDSA on this curve with raw r‖s signatures.
+    Ecdsa(Curve, Hash),
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Scheme {
+    /// The one algorithm table: what each JWS `alg` means. Key types, hashes and the host path
+    /// are all derived from it.
+    pub fn of(alg: Alg) -> Scheme {
+        match alg {
+            Alg::RS256 => Scheme::Pkcs1(Hash::Sha256),
+            Alg::RS384 => Scheme::Pkcs1(Hash::Sha384),
+            Alg::RS512 => Scheme::Pkcs1(Hash::Sha512),
+            Alg::PS256 => Scheme::Pss(Hash::Sha256),
+            Alg::PS384 => Scheme::Pss(Hash::Sha384),
+            Alg::PS512 => Scheme::Pss(Hash::Sha512),
+            Alg::ES256 => Scheme::Ecdsa(Curve::P256, Hash::Sha256),
+            Alg::ES384 => Scheme::Ecdsa(Curve::P384, Hash::Sha384),
+            Alg::ES512 => Scheme::Ecdsa(Curve::P521, Hash::Sha512),
+            Alg::EdDSA => Scheme::EdDSA,
+        }
+    }
+
+    /// The message hash (Ed25519 hashes internally; SHA-256 is never used for it).
+    pub fn hash(self) -> Hash {
+        match self {
+            Scheme::Pkcs1(h) | Scheme::Pss(h) | Scheme::Ecdsa(_, h) => h,
+            Scheme::EdDSA => Hash::Sha256,
+        }
+    }
+}
+
+impl KeyMaterial {
+    /// Whether this key can verify `alg`: the key type fixes the algorithm family, and an EC
+    /// key's curve fixes its one algorithm.
+    pub fn fits(&self, alg: Alg) -> bool {
+        match (self, Scheme::of(alg)) {
+            (KeyMaterial::Rsa(_), Scheme::Pkcs1(_) | Scheme::Pss(_)) => true,
+            (KeyMaterial::Ec(k), Scheme::Ecdsa(curve, _)) => k.curve() == curve,
+            (KeyMaterial::Ed25519(_), Scheme::EdDSA) => true,
+            _ => false,
+        }
+    }
+
+    /// Length in bytes of every valid signature made with this key.
+    pub fn signature_len(&self) -> usize {
+        match self {
+            KeyMaterial::Rsa(k) => k.modulus_len(),
+            KeyMaterial::Ec(k) => 2 * k.curve().field_len(),
+            KeyMaterial::Ed25519(_) => 64,
+        }
+    }
+}
 
 /// Hash functions used by the supported algorithms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +142,6 @@ impl Hash {
             ],
         }
     }
-
-    /// The hash an algorithm uses.
-    pub fn of(alg: Alg) -> Hash {
-        match alg {
-            Alg::RS256 | Alg::PS256 | Alg::ES256 | Alg::EdDSA => Hash::Sha256,
-            Alg::RS384 | Alg::PS384 | Alg::ES384 => Hash::Sha384,
-            Alg::RS512 | Alg::PS512 => Hash::Sha512,
-        }
-    }
 }
 
 /// What the host answered.
@@ -105,39 +171,48 @@ pub enum Path {
     PureRust,
 }
 
-/// Verifies `sig` over `signing_input` with `key` for `alg`. The caller has already checked
-/// that `alg` is allowed for the key ([`Jwk::allows`]).
+/// Verifies `sig` over `signing_input` with `key` for `alg`; `spki` is the key's DER
+/// SubjectPublicKeyInfo for the host path. A key that does not [fit](KeyMaterial::fits) `alg`
+/// verifies nothing.
 ///
 /// Returns `Some(path)` when the signature is valid, `None` when it is not.
-pub fn verify(alg: Alg, key: &Jwk, signing_input: &[u8], sig: &[u8], host: Option<&dyn HostVerifier>) -> Option<Path> {
-    let hash = Hash::of(alg);
-    if let (Some(host), Some(spki)) = (host, key.spki.as_deref()) {
-        let host_sig = match (&key.material, alg) {
-            (KeyMaterial::Rsa(_), Alg::RS256 | Alg::RS384 | Alg::RS512) => Some(sig.to_vec()),
-            (KeyMaterial::Ec(ec), Alg::ES256 | Alg::ES384) => {
-                // Wrong length or out-of-range r/s: invalid, on either path.
-                Some(der::ecdsa_raw_to_der(ec.curve(), sig)?)
-            }
-            _ => None,
+pub fn verify(
+    alg: Alg,
+    key: &KeyMaterial,
+    spki: Option<&[u8]>,
+    signing_input: &[u8],
+    sig: &[u8],
+    host: Option<&dyn HostVerifier>,
+) -> Option<Path> {
+    if !key.fits(alg) {
+        return None;
+    }
+    let scheme = Scheme::of(alg);
+    if let (Some(host), Some(spki)) = (host, spki) {
+        // The host's verify_signature does PKCS#1 v1.5 and ECDSA (DER signatures) only.
+        let host_sig = match scheme {
+            Scheme::Pkcs1(_) => Some(sig.to_vec()),
+            // Wrong length or out-of-range r/s: invalid, on either path.
+            Scheme::Ecdsa(curve, _) => Some(der::ecdsa_raw_to_der(curve, sig)?),
+            Scheme::Pss(_) | Scheme::EdDSA => None,
         };
         if let Some(host_sig) = host_sig {
-            match host.verify(hash.host_name(), spki, &host_sig, signing_input) {
+            match host.verify(scheme.hash().host_name(), spki, &host_sig, signing_input) {
                 HostAnswer::Valid => return Some(Path::Host),
                 HostAnswer::Invalid => return None,
                 HostAnswer::Unavailable => {}
             }
         }
     }
-    pure_verify(alg, key, signing_input, sig).then_some(Path::PureRust)
+    pure_verify(scheme, key, signing_input, sig).then_some(Path::PureRust)
 }
 
-fn pure_verify(alg: Alg, key: &Jwk, msg: &[u8], sig: &[u8]) -> bool {
-    let hash = Hash::of(alg);
-    match (&key.material, alg) {
-        (KeyMaterial::Rsa(k), Alg::RS256 | Alg::RS384 | Alg::RS512) => k.verify_pkcs1(hash, msg, sig),
-        (KeyMaterial::Rsa(k), Alg::PS256 | Alg::PS384 | Alg::PS512) => k.verify_pss(hash, msg, sig),
-        (KeyMaterial::Ec(ec), Alg::ES256 | Alg::ES384) => ec.verify(msg, sig),
-        (KeyMaterial::Ed25519(pk), Alg::EdDSA) => match ed25519_compact::Signature::from_slice(sig) {
+fn pure_verify(scheme: Scheme, key: &KeyMaterial, msg: &[u8], sig: &[u8]) -> bool {
+    match (key, scheme) {
+        (KeyMaterial::Rsa(k), Scheme::Pkcs1(hash)) => k.verify_pkcs1(hash, msg, sig),
+        (KeyMaterial::Rsa(k), Scheme::Pss(hash)) => k.verify_pss(hash, msg, sig),
+        (KeyMaterial::Ec(ec), Scheme::Ecdsa(..)) => ec.verify(msg, sig),
+        (KeyMaterial::Ed25519(pk), Scheme::EdDSA) => match ed25519_compact::Signature::from_slice(sig) {
             Ok(s) => pk.verify(msg, &s).is_ok(),
             Err(_) => false,
         },
@@ -152,6 +227,8 @@ pub enum EcKey {
     P256(p256::ecdsa::VerifyingKey),
     /// P-384.
     P384(p384::ecdsa::VerifyingKey),
+    /// P-521.
+    P521(p521::ecdsa::VerifyingKey),
 }
 
 impl EcKey {
@@ -167,6 +244,7 @@ impl EcKey {
         match curve {
             Curve::P256 => p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok().map(EcKey::P256),
             Curve::P384 => p384::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok().map(EcKey::P384),
+            Curve::P521 => p521::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).ok().map(EcKey::P521),
         }
     }
 
@@ -175,6 +253,7 @@ impl EcKey {
         match self {
             EcKey::P256(_) => Curve::P256,
             EcKey::P384(_) => Curve::P384,
+            EcKey::P521(_) => Curve::P521,
         }
     }
 
@@ -187,6 +266,7 @@ impl EcKey {
         match self {
             EcKey::P256(k) => p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
             EcKey::P384(k) => p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
+            EcKey::P521(k) => p521::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
         }
     }
 }
@@ -194,7 +274,7 @@ impl EcKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwk::KeySet;
+    use crate::jwk::{Jwk, KeySet};
 
     struct Emulated;
     impl HostVerifier for Emulated {
@@ -214,6 +294,10 @@ mod tests {
         }
     }
 
+    fn check(alg: Alg, key: &Jwk, msg: &[u8], sig: &[u8], host: Option<&dyn HostVerifier>) -> Option<Path> {
+        verify(alg, &key.material, key.spki.as_deref(), msg, sig, host)
+    }
+
     fn key_of(k: &testkit::TestKey) -> Jwk {
         let set = KeySet::parse(testkit::jwks(&[k]).to_string().as_bytes()).unwrap();
         let mut key = set.keys[0].clone();
@@ -228,6 +312,7 @@ mod tests {
             (testkit::rsa_3072(), vec![RS256, PS256, PS512]),
             (testkit::p256(), vec![ES256]),
             (testkit::p384(), vec![ES384]),
+            (testkit::p521(), vec![ES512]),
             (testkit::ed25519(), vec![EdDSA]),
         ]
     }
@@ -239,21 +324,21 @@ mod tests {
             for alg in algs {
                 let msg = b"header.payload";
                 let sig = tk.sign(alg.name(), msg);
-                let host_capable = matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::ES256 | Alg::ES384);
+                let host_capable = matches!(alg, Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::ES256 | Alg::ES384 | Alg::ES512);
                 let want_host = if host_capable { Path::Host } else { Path::PureRust };
-                assert_eq!(verify(alg, &key, msg, &sig, Some(&Emulated)), Some(want_host), "{alg:?} host");
-                assert_eq!(verify(alg, &key, msg, &sig, Some(&Absent)), Some(Path::PureRust), "{alg:?} fallback");
-                assert_eq!(verify(alg, &key, msg, &sig, None), Some(Path::PureRust), "{alg:?} pure");
+                assert_eq!(check(alg, &key, msg, &sig, Some(&Emulated)), Some(want_host), "{alg:?} host");
+                assert_eq!(check(alg, &key, msg, &sig, Some(&Absent)), Some(Path::PureRust), "{alg:?} fallback");
+                assert_eq!(check(alg, &key, msg, &sig, None), Some(Path::PureRust), "{alg:?} pure");
                 let mut bad = sig.clone();
                 let last = bad.len() - 1;
                 bad[last] ^= 1;
                 for host in [Some(&Emulated as &dyn HostVerifier), None] {
-                    assert_eq!(verify(alg, &key, msg, &bad, host), None, "{alg:?} flipped bit");
-                    assert_eq!(verify(alg, &key, b"header.payloaD", &sig, host), None, "{alg:?} other message");
-                    assert_eq!(verify(alg, &key, msg, &sig[..sig.len() - 1], host), None, "{alg:?} truncated");
+                    assert_eq!(check(alg, &key, msg, &bad, host), None, "{alg:?} flipped bit");
+                    assert_eq!(check(alg, &key, b"header.payloaD", &sig, host), None, "{alg:?} other message");
+                    assert_eq!(check(alg, &key, msg, &sig[..sig.len() - 1], host), None, "{alg:?} truncated");
                     let mut longer = sig.clone();
                     longer.push(0);
-                    assert_eq!(verify(alg, &key, msg, &longer, host), None, "{alg:?} lengthened");
+                    assert_eq!(check(alg, &key, msg, &longer, host), None, "{alg:?} lengthened");
                 }
             }
         }
@@ -263,8 +348,8 @@ mod tests {
     fn another_keys_signature_fails() {
         let a = key_of(&testkit::rsa_a());
         let sig = testkit::rsa_b().sign("RS256", b"m");
-        assert_eq!(verify(Alg::RS256, &a, b"m", &sig, Some(&Emulated)), None);
-        assert_eq!(verify(Alg::RS256, &a, b"m", &sig, None), None);
+        assert_eq!(check(Alg::RS256, &a, b"m", &sig, Some(&Emulated)), None);
+        assert_eq!(check(Alg::RS256, &a, b"m", &sig, None), None);
     }
 
     #[test]
@@ -273,8 +358,8 @@ mod tests {
         let mut order = crate::der::Curve::P256.order().to_vec();
         order.extend_from_slice(crate::der::Curve::P256.order());
         for sig in [vec![0u8; 64], order] {
-            assert_eq!(verify(Alg::ES256, &key, b"m", &sig, Some(&Emulated)), None);
-            assert_eq!(verify(Alg::ES256, &key, b"m", &sig, None), None);
+            assert_eq!(check(Alg::ES256, &key, b"m", &sig, Some(&Emulated)), None);
+            assert_eq!(check(Alg::ES256, &key, b"m", &sig, None), None);
         }
     }
 }
