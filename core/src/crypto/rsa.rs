@@ -506,6 +506,46 @@ mod tests {
         }
     }
 
+    /// The shortest encoding the check allows, emLen = hLen + sLen + 2 (no zero padding: the
+    /// 0x01 separator is the first byte of DB), verifies; one byte shorter is refused.
+    #[test]
+    fn pss_check_accepts_an_encoding_of_exactly_the_minimum_length() {
+        for hash in [Hash::Sha256, Hash::Sha384, Hash::Sha512] {
+            let h_len = hash.output_len();
+            let salt: Vec<u8> = (0..h_len as u8).map(|b| b ^ 0x5a).collect();
+            let min_len = 2 * h_len + 2;
+            for em_bits in [8 * min_len - 1, 8 * min_len] {
+                let em = pss_encode(hash, b"min", &salt, em_bits);
+                assert_eq!(em.len(), min_len);
+                assert!(pss_check(hash, b"min", &em, em_bits), "{hash:?} {em_bits}");
+                assert!(!pss_check(hash, b"mim", &em, em_bits), "{hash:?} {em_bits}");
+                assert!(!pss_check(hash, b"min", &em[1..], em_bits - 8), "{hash:?} {em_bits}");
+            }
+        }
+    }
+
+    /// When emBits is a multiple of 8 (a modulus of 8k+1 bits) no bit of the first byte is
+    /// unused: valid encodings start with bit 7 set about half the time and must verify, and
+    /// flipping that bit (which lands in the zero padding) must be refused.
+    #[test]
+    fn pss_check_with_no_unused_bits_keeps_the_top_bit() {
+        for (hash, em_bits) in [(Hash::Sha256, 2048), (Hash::Sha384, 3072), (Hash::Sha512, 4096)] {
+            let salt: Vec<u8> = (0..hash.output_len() as u8).collect();
+            let mut top_bit_seen = [false, false];
+            for i in 0u8..64 {
+                let msg = [b'm', i];
+                let em = pss_encode(hash, &msg, &salt, em_bits);
+                assert_eq!(8 * em.len(), em_bits);
+                assert!(pss_check(hash, &msg, &em, em_bits), "{hash:?} {i}");
+                let mut flipped = em.clone();
+                flipped[0] ^= 0x80;
+                assert!(!pss_check(hash, &msg, &flipped, em_bits), "{hash:?} {i}");
+                top_bit_seen[usize::from(em[0] >> 7)] = true;
+            }
+            assert_eq!(top_bit_seen, [true, true], "{hash:?}: both values of the top bit were tested");
+        }
+    }
+
     #[test]
     fn debug_names_the_size_not_the_modulus() {
         let k = RsaPublicKey::new(&[0xff; 256], &[1, 0, 1]).unwrap();
