@@ -106,15 +106,15 @@ fn ge(a: &[u32], b: &[u32]) -> bool {
     true
 }
 
-/// a -= b, returning the borrow.
-fn sub_in_place(a: &mut [u32], b: &[u32]) -> bool {
+/// a -= b modulo 2^(32·len). Callers subtract only when a ≥ b or when a carry out of the top
+/// limb stands for 2^(32·len), so the final borrow is never needed.
+fn sub_in_place(a: &mut [u32], b: &[u32]) {
     let mut borrow = 0u64;
     for (x, y) in a.iter_mut().zip(b) {
         let v = u64::from(*x).wrapping_sub(u64::from(*y)).wrapping_sub(borrow);
         *x = v as u32;
         borrow = (v >> 63) & 1;
     }
-    borrow != 0
 }
 
 impl RsaPublicKey {
@@ -209,7 +209,7 @@ impl RsaPublicKey {
             let from = i + 1 - s;
             let (mut lo, mut hi) = column(a, b, from, i);
             let m_tail = m.get(from..).unwrap_or_default();
-            let n_rev = n.get(i + 1 - s..s).unwrap_or_default();
+            let n_rev = n.get(from..s).unwrap_or_default();
             for (x, y) in m_tail.iter().zip(n_rev.iter().rev()) {
                 let p = u64::from(*x) * u64::from(*y);
                 lo += p & LOW;
@@ -504,6 +504,120 @@ mod tests {
             let short = &em[em.len() - 2 * hash.output_len() - 1..];
             assert!(!pss_check(hash, b"msg", short, 8 * short.len()));
         }
+    }
+
+    /// The shortest encoding the check allows, emLen = hLen + sLen + 2 (no zero padding: the
+    /// 0x01 separator is the first byte of DB), verifies; one byte shorter is refused.
+    #[test]
+    fn pss_check_accepts_an_encoding_of_exactly_the_minimum_length() {
+        for hash in [Hash::Sha256, Hash::Sha384, Hash::Sha512] {
+            let h_len = hash.output_len();
+            let salt: Vec<u8> = (0..h_len as u8).map(|b| b ^ 0x5a).collect();
+            let min_len = 2 * h_len + 2;
+            for em_bits in [8 * min_len - 1, 8 * min_len] {
+                let em = pss_encode(hash, b"min", &salt, em_bits);
+                assert_eq!(em.len(), min_len);
+                assert!(pss_check(hash, b"min", &em, em_bits), "{hash:?} {em_bits}");
+                assert!(!pss_check(hash, b"mim", &em, em_bits), "{hash:?} {em_bits}");
+                assert!(!pss_check(hash, b"min", &em[1..], em_bits - 8), "{hash:?} {em_bits}");
+            }
+        }
+    }
+
+    /// When emBits is a multiple of 8 (a modulus of 8k+1 bits) no bit of the first byte is
+    /// unused: valid encodings start with bit 7 set about half the time and must verify, and
+    /// flipping that bit (which lands in the zero padding) must be refused.
+    #[test]
+    fn pss_check_with_no_unused_bits_keeps_the_top_bit() {
+        for (hash, em_bits) in [(Hash::Sha256, 2048), (Hash::Sha384, 3072), (Hash::Sha512, 4096)] {
+            let salt: Vec<u8> = (0..hash.output_len() as u8).collect();
+            let mut top_bit_seen = [false, false];
+            for i in 0u8..64 {
+                let msg = [b'm', i];
+                let em = pss_encode(hash, &msg, &salt, em_bits);
+                assert_eq!(8 * em.len(), em_bits);
+                assert!(pss_check(hash, &msg, &em, em_bits), "{hash:?} {i}");
+                let mut flipped = em.clone();
+                flipped[0] ^= 0x80;
+                assert!(!pss_check(hash, &msg, &flipped, em_bits), "{hash:?} {i}");
+                top_bit_seen[usize::from(em[0] >> 7)] = true;
+            }
+            assert_eq!(top_bit_seen, [true, true], "{hash:?}: both values of the top bit were tested");
+        }
+    }
+
+    /// A key of any size with e = 1, so `public_op` returns the signature itself: the
+    /// encoding checks can then be tested on an encoded message of a chosen length. R² mod n
+    /// comes from the independent big-integer crate of the differential test.
+    fn identity_key(n_be: &[u8]) -> RsaPublicKey {
+        let k = n_be.len();
+        let limbs = k.div_ceil(4);
+        let n = be_to_limbs(n_be, limbs);
+        let mut inv: u32 = 1;
+        for _ in 0..5 {
+            inv = inv.wrapping_mul(2u32.wrapping_sub(n[0].wrapping_mul(inv)));
+        }
+        let big_n = num_bigint_dig::BigUint::from_bytes_be(n_be);
+        let r2 = (num_bigint_dig::BigUint::from(1u8) << (64 * limbs)) % &big_n;
+        RsaPublicKey { n, n0inv: inv.wrapping_neg(), r2: be_to_limbs(&r2.to_bytes_be(), limbs), e: 1, k }
+    }
+
+    /// EMSA-PKCS1-v1_5 (RFC 8017 §9.2) written out: 00 01, `ps_len` bytes of ff, 00, T.
+    fn pkcs1_encoding(hash: Hash, msg: &[u8], ps_len: usize) -> Vec<u8> {
+        let mut em = vec![0x00, 0x01];
+        em.extend(std::iter::repeat_n(0xff, ps_len));
+        em.push(0x00);
+        em.extend_from_slice(hash.digest_info_prefix());
+        em.extend(hash.digest(msg));
+        em
+    }
+
+    /// RFC 8017 §9.2 needs at least 8 bytes of ff padding, so the shortest modulus that can
+    /// carry the encoding is tLen + 11 bytes: there a correct encoding verifies; one byte
+    /// shorter (7 bytes of padding) is refused, and so is a 64-bit modulus (no panic).
+    #[test]
+    fn pkcs1_needs_eight_bytes_of_padding() {
+        for hash in [Hash::Sha256, Hash::Sha384, Hash::Sha512] {
+            let t_len = hash.digest_info_prefix().len() + hash.output_len();
+            let key = identity_key(&vec![0xff; t_len + 11]);
+            let em = pkcs1_encoding(hash, b"msg", 8);
+            assert_eq!(em.len(), key.modulus_len());
+            assert!(key.verify_pkcs1(hash, b"msg", &em), "{hash:?}");
+            assert!(!key.verify_pkcs1(hash, b"msG", &em), "{hash:?}");
+            let short_key = identity_key(&vec![0xff; t_len + 10]);
+            let short_em = pkcs1_encoding(hash, b"msg", 7);
+            assert_eq!(short_em.len(), short_key.modulus_len());
+            assert!(!short_key.verify_pkcs1(hash, b"msg", &short_em), "{hash:?}");
+            let tiny = raw_key(0xfffffffb_00000a0d, 65537);
+            assert!(!tiny.verify_pkcs1(hash, b"msg", &[1; 8]), "{hash:?}");
+        }
+    }
+
+    /// A modulus of 8k+1 bits (here 2049 and 3073) makes emLen one byte shorter than the
+    /// signature: the public-op output then starts with a byte that must be zero. A correct
+    /// encoding behind a zero byte verifies through `verify_pss`; behind 01 (still below n)
+    /// it is refused. A 2048-bit modulus (no leading byte) verifies too.
+    #[test]
+    fn pss_verify_checks_the_leading_byte_when_em_is_shorter_than_the_modulus() {
+        for (hash, k) in [(Hash::Sha256, 257), (Hash::Sha512, 385)] {
+            let mut n_be = vec![0xff; k];
+            n_be[0] = 0x01;
+            let key = identity_key(&n_be);
+            assert_eq!(key.bits(), 8 * (k - 1) + 1);
+            let salt: Vec<u8> = (0..hash.output_len() as u8).collect();
+            let em = pss_encode(hash, b"msg", &salt, 8 * (k - 1));
+            let mut sig = vec![0x00];
+            sig.extend_from_slice(&em);
+            assert!(key.verify_pss(hash, b"msg", &sig), "{hash:?} {k}");
+            assert!(!key.verify_pss(hash, b"msG", &sig), "{hash:?} {k}");
+            sig[0] = 0x01;
+            assert!(key.public_op(&sig).is_some(), "below n, so only the leading byte refuses it");
+            assert!(!key.verify_pss(hash, b"msg", &sig), "{hash:?} {k}");
+        }
+        let key = identity_key(&[0xff; 256]);
+        let salt = [7u8; 32];
+        let em = pss_encode(Hash::Sha256, b"msg", &salt, 2047);
+        assert!(key.verify_pss(Hash::Sha256, b"msg", &em));
     }
 
     #[test]
