@@ -159,28 +159,12 @@ impl<'a> Fake<'a> {
     }
 }
 
-fn encode_map(pairs: &[(String, String)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
-    for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
-    }
-    for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
-        out.push(0);
-        out.extend_from_slice(v.as_bytes());
-        out.push(0);
-    }
-    out
-}
-
 impl FilterHost for Fake<'_> {
     fn now_ms(&self) -> u64 {
         self.now_ms
     }
     fn request_headers(&self) -> Option<Vec<u8>> {
-        self.headers.as_deref().map(encode_map)
+        self.headers.as_deref().map(wasm_host::abi::encode_map)
     }
     fn remove_header(&mut self, name: &str) {
         if let Some(h) = &mut self.headers {

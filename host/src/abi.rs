@@ -242,17 +242,19 @@ pub fn decode_map(bytes: &[u8]) -> Option<Vec<(&str, &[u8])>> {
     Some(out)
 }
 
-fn encode_map(pairs: &[(&str, &str)]) -> Vec<u8> {
+/// Serialises header pairs in the proxy-wasm map format (count, sizes, then NUL-terminated
+/// names and values), the format `decode_map` reads back.
+pub fn encode_map<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
     for (k, v) in pairs {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(k.as_ref().len() as u32).to_le_bytes());
+        out.extend_from_slice(&(v.as_ref().len() as u32).to_le_bytes());
     }
     for (k, v) in pairs {
-        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(k.as_ref().as_bytes());
         out.push(0);
-        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(v.as_ref().as_bytes());
         out.push(0);
     }
     out
