@@ -334,6 +334,62 @@ mod tests {
         *state
     }
 
+    /// A random tree whose leaves are unique markers `"@n"`, with the path of each marker.
+    fn tree(state: &mut u64, depth: usize, path: &mut Vec<Seg>, leaves: &mut Vec<(String, String)>) -> serde_json::Value {
+        let keys = ["a", "b.c", "é😀", "q\"u", "x\\y", "t\tn\n", "", "providers"];
+        match next(state) % if depth > 4 { 1 } else { 3 } {
+            0 => {
+                let marker = format!("@{}", leaves.len());
+                leaves.push((marker.clone(), format(path)));
+                serde_json::Value::String(marker)
+            }
+            1 => {
+                let mut o = serde_json::Map::new();
+                for _ in 0..next(state) % 4 {
+                    let k = keys[(next(state) % keys.len() as u64) as usize].to_string();
+                    if o.contains_key(&k) {
+                        continue;
+                    }
+                    path.push(Seg::Key(k.clone()));
+                    o.insert(k, tree(state, depth + 1, path, leaves));
+                    path.pop();
+                }
+                serde_json::Value::Object(o)
+            }
+            _ => {
+                let n = next(state) % 4;
+                let mut a = Vec::new();
+                for i in 0..n {
+                    path.push(Seg::Index(i as usize));
+                    a.push(tree(state, depth + 1, path, leaves));
+                    path.pop();
+                }
+                serde_json::Value::Array(a)
+            }
+        }
+    }
+
+    #[test]
+    fn every_value_is_found_at_its_start_and_just_after_it() {
+        let mut state = 0x2545_F491_4F6C_DD1D;
+        for round in 0..2_000 {
+            let mut leaves = Vec::new();
+            let v = tree(&mut state, 0, &mut Vec::new(), &mut leaves);
+            let compact = v.to_string();
+            let pretty = serde_json::to_string_pretty(&v).unwrap().replace('\n', if round % 2 == 0 { "\n" } else { "\r\n" });
+            for text in [compact, pretty] {
+                for (marker, path) in &leaves {
+                    let start = text.find(&format!("\"{marker}\"")).unwrap();
+                    let end = start + marker.len() + 2;
+                    for at in [start, end] {
+                        let got = locate(text.as_bytes(), at).innermost().map(|h| format(&h.path));
+                        assert_eq!(got.as_deref(), Some(path.as_str()), "{text} at {at}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_any_bytes_or_position() {
         let alphabet = b"{}[]\":,\\u0123456789abcdefABCDEF \n\r\ttrue-null.eE+\xc3\xa9\xff";
