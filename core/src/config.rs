@@ -7,6 +7,7 @@
 use crate::claims::{ClaimRules, CognitoRules, TokenUse};
 use crate::error::ReplyOptions;
 use crate::extract::TokenSource;
+use crate::json_path;
 use crate::jwk::KeySet;
 use crate::output::{Output, UserFormat};
 use crate::policy::{Authz, ClaimCondition, Condition, Subjects};
@@ -39,13 +40,13 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
 /// The hint added to errors inside a requirement, which serde can only call "unknown variant".
 const REQUIREMENT_FORMS: &str = "one of {\"provider\": name}, {\"any\": [..]}, {\"all\": [..]}, {\"allow_missing\": [..]}, {\"allow_missing_or_failed\": [..]}, \"none\"";
 
-/// Turns a serde error into a [`ConfigError`] whose field is the full path serde_path_to_error
-/// tracked (`providers.cognito.jwks.refresh_seconds`, `rules[0].match`), extended with the
-/// unknown or missing member serde names.
+/// Turns a serde error into a [`ConfigError`] whose field is the full path [`locate_err`] found
+/// (`providers.cognito.jwks.refresh_seconds`, `rules[0].match`), extended with the unknown or
+/// missing member serde names.
 fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
     let msg = e.to_string();
     let mut message = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
-    let at = if at == "." { String::new() } else { at.to_string() };
+    let at = at.to_string();
     let named = ["unknown field `", "missing field `"]
         .iter()
         .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
@@ -63,8 +64,52 @@ fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
     ConfigError { field, message }
 }
 
-fn parse_doc(doc: Value) -> Result<RawConfig, ConfigError> {
-    serde_path_to_error::deserialize(doc).map_err(|e| serde_err(&e.path().to_string(), e.inner()))
+/// The members whose values are enums: serde_json reports a value of the wrong shape there
+/// (not a string or a one-member object) as a syntax error, without naming what it expected.
+const ENUM_FIELDS: [&str; 5] = ["requires", "default_requires", "crypto", "on_keys_unavailable", "token_use"];
+
+/// Any enum: deserializing it from a `Value` gives serde_json's words for a value of the wrong shape.
+#[derive(Deserialize)]
+enum AnyEnum {}
+
+/// The path of the member a serde error from reading `text` is about, and that error's message
+/// (only for a misshapen enum does the message change, to what reading a `Value` says). serde_json
+/// reports where it stopped reading (line, column); [`json_path`] maps that to the member there:
+/// the key just read for unknown and duplicate fields (its object for an unknown variant), the
+/// object just closed for a missing field, otherwise the innermost value at that position (a
+/// type error is reported just after the value, or at the `[`/`{` of a container).
+fn locate_err(text: &[u8], e: &serde_json::Error) -> ConfigError {
+    let at = json_path::offset(text, e.line(), e.column());
+    let spot = json_path::locate(text, at);
+    let innermost = spot.innermost().map(|h| h.path.as_slice()).unwrap_or_default();
+    if e.classify() != serde_json::error::Category::Data {
+        let is_enum =
+            |h: &&json_path::Hit| matches!(h.path.last(), Some(json_path::Seg::Key(k)) if ENUM_FIELDS.contains(&k.as_str()));
+        let Some(hit) = spot.chain.iter().rev().find(is_enum) else {
+            return serde_err(&json_path::format(innermost), e);
+        };
+        let value = text.get(hit.start..hit.end).unwrap_or_default();
+        let reason = match serde_json::from_slice::<Value>(value).and_then(AnyEnum::deserialize) {
+            Err(v) => v,
+            Ok(never) => match never {},
+        };
+        return serde_err(&json_path::format(&hit.path), &reason);
+    }
+    let msg = e.to_string();
+    let path = if msg.starts_with("unknown field") || msg.starts_with("duplicate field") {
+        spot.key.as_deref().unwrap_or(innermost)
+    } else if msg.starts_with("unknown variant") {
+        match &spot.key {
+            Some(k) => k.split_last().map_or(innermost, |(_, parent)| parent),
+            None => innermost,
+        }
+    } else if msg.starts_with("missing field") || msg.starts_with("invalid length") {
+        let closed_here = |h: &&json_path::Hit| h.end == at && matches!(h.first, b'{' | b'[');
+        spot.chain.iter().rev().find(closed_here).map_or(innermost, |h| h.path.as_slice())
+    } else {
+        innermost
+    };
+    serde_err(&json_path::format(path), e)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,7 +573,8 @@ impl Config {
         if !doc.is_object() {
             return err("(document)", "must be a JSON object");
         }
-        let raw = parse_doc(doc)?;
+        drop(doc);
+        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| locate_err(bytes, &e))?;
         compile(raw)
     }
 
@@ -1082,6 +1128,141 @@ mod tests {
         let mut v = cognito();
         v["cache"] = json!({"max_entries": -1});
         assert_eq!(field(&v), "cache.max_entries");
+    }
+
+    /// The error for a document, written compact, pretty, and pretty with CRLF line ends: the
+    /// field and message must not depend on where the bytes put the member.
+    fn located(v: &Value) -> ConfigError {
+        let pretty = serde_json::to_string_pretty(v).unwrap();
+        let e = Config::parse(v.to_string().as_bytes()).unwrap_err();
+        assert_eq!(Config::parse(pretty.as_bytes()).unwrap_err(), e, "pretty");
+        assert_eq!(Config::parse(pretty.replace('\n', "\r\n").as_bytes()).unwrap_err(), e, "crlf");
+        e
+    }
+
+    fn with(path: &str, value: Value) -> Value {
+        let mut v = cognito();
+        v["rules"] = json!([
+            {"match": {"prefix": "/a", "headers": [{"name": "x", "present": true}]}, "requires": "none"},
+            {"match": {"prefix": "/b"}, "requires": {"any": ["cognito"]}, "claims": [{"path": "p", "equals": 1}]}
+        ]);
+        v["providers"]["cognito"]["output"] = json!({"claim_headers": {"x-a": "a"}});
+        let (parent, last) = path.rsplit_once('/').unwrap();
+        match v.pointer_mut(parent).unwrap() {
+            Value::Object(o) => {
+                o.insert(last.to_string(), value);
+            }
+            other => other[last.parse::<usize>().unwrap()] = value,
+        }
+        v
+    }
+
+    #[test]
+    fn type_errors_name_the_member_at_any_depth() {
+        for (path, value, field) in [
+            ("/providers", json!(5), "providers"),
+            ("/realm", json!({"a": [1]}), "realm"),
+            ("/realm", json!([1, 2]), "realm"),
+            ("/max_token_bytes", json!(-5), "max_token_bytes"),
+            ("/providers/cognito/jwks", json!("c"), "providers.cognito.jwks"),
+            ("/providers/cognito/jwks/timeout_ms", json!(1.5), "providers.cognito.jwks.timeout_ms"),
+            ("/providers/cognito/cognito/client_ids", json!("app"), "providers.cognito.cognito.client_ids"),
+            ("/providers/cognito/cognito/client_ids/0", json!(null), "providers.cognito.cognito.client_ids[0]"),
+            ("/providers/cognito/output/user_header", json!(5), "providers.cognito.output.user_header"),
+            ("/providers/cognito/output/claim_headers/x-a", json!(["a"]), "providers.cognito.output.claim_headers.x-a"),
+            ("/rules/0/match/headers/0/present", json!("yes"), "rules[0].match.headers[0].present"),
+            ("/rules/1/claims/0/path", json!({}), "rules[1].claims[0].path"),
+            ("/rules/1/requires/any", json!("cognito"), "rules[1].requires.any"),
+            ("/rules/1/requires/any/0", json!(7), "rules[1].requires.any[0]"),
+            ("/rules/1", json!([]), "rules[1]"),
+            ("/rules/0/match/headers/0", json!([]), "rules[0].match.headers[0]"),
+        ] {
+            assert_eq!(located(&with(path, value)).field, field, "{path}");
+        }
+        let e = located(&with("/rules/1/claims/0/path", json!(5)));
+        assert_eq!(e.to_string(), "invalid configuration: rules[1].claims[0].path: invalid type: integer `5`, expected a string");
+        let e = located(&with("/rules/1", json!([])));
+        assert_eq!(e.message, "invalid length 0, expected struct RawRule with 5 elements");
+    }
+
+    #[test]
+    fn unknown_and_missing_fields_name_the_member_at_any_depth() {
+        let e = located(&with("/providers/cognito/jwks/clustr", json!("c")));
+        assert_eq!(
+            (e.field.as_str(), e.message.starts_with("unknown field `clustr`, expected one of")),
+            ("providers.cognito.jwks.clustr", true)
+        );
+        for (path, value, field) in [
+            ("/zz", json!(1), "zz"),
+            ("/rules/0/match/headers/0/nme", json!("x"), "rules[0].match.headers[0].nme"),
+            ("/rules/1/claims/0/eq", json!(1), "rules[1].claims[0].eq"),
+            ("/cache", json!({"max_entries": 1, "size": 2}), "cache.size"),
+            // Missing members: serde reports them where the object closes, also as the last
+            // element of an array (`}]`) and of the document.
+            ("/rules/0/match/headers/0", json!({"present": true}), "rules[0].match.headers[0].name"),
+            ("/rules/1/claims/0", json!({"equals": 1}), "rules[1].claims[0].path"),
+            ("/rules/1", json!({"match": {"prefix": "/"}}), "rules[1].requires"),
+            ("/rules/0", json!({"requires": "none"}), "rules[0].match"),
+            ("/providers/cognito/cognito", json!({"user_pool_id": "p", "token_use": "id"}), "providers.cognito.cognito.region"),
+            ("/providers/cognito/from_headers", json!([{"prefix": "B"}]), "providers.cognito.from_headers[0].name"),
+        ] {
+            assert_eq!(located(&with(path, value)).field, field, "{path}");
+        }
+        let mut v = cognito();
+        v.as_object_mut().unwrap().remove("providers");
+        assert_eq!(located(&v).to_string(), "invalid configuration: providers: missing field `providers`");
+    }
+
+    #[test]
+    fn requirement_and_enum_errors_name_the_member() {
+        let forms = |m: &str| format!("{m} ({REQUIREMENT_FORMS})");
+        for (path, value, field, message) in [
+            ("/rules/0/requires", json!("some"), "rules[0].requires", forms("unknown variant `some`, expected one of `provider`, `any`, `all`, `allow_missing`, `allow_missing_or_failed`, `none`")),
+            ("/rules/1/requires", json!({"one_of": ["cognito"]}), "rules[1].requires", forms("unknown variant `one_of`, expected one of `provider`, `any`, `all`, `allow_missing`, `allow_missing_or_failed`, `none`")),
+            ("/rules/1/requires", json!(5), "rules[1].requires", forms("invalid type: integer `5`, expected string or map")),
+            ("/rules/1/requires", json!(["any"]), "rules[1].requires", forms("invalid type: sequence, expected string or map")),
+            ("/rules/1/requires", json!(null), "rules[1].requires", forms("invalid type: null, expected string or map")),
+            ("/rules/1/requires", json!({}), "rules[1].requires", forms("invalid value: map, expected map with a single key")),
+            ("/default_requires", json!({"all": ["cognito"], "any": ["cognito"]}), "default_requires", forms("invalid value: map, expected map with a single key")),
+            ("/default_requires", json!(true), "default_requires", forms("invalid type: boolean `true`, expected string or map")),
+            ("/rules/1/requires", json!({"provider": 5}), "rules[1].requires.provider", forms("invalid type: integer `5`, expected a string")),
+            ("/crypto", json!("fast"), "crypto", "unknown variant `fast`, expected `auto` or `pure_rust`".to_string()),
+            ("/crypto", json!(1.5), "crypto", "invalid type: floating point `1.5`, expected string or map".to_string()),
+            ("/on_keys_unavailable", json!(503), "on_keys_unavailable", "invalid type: integer `503`, expected string or map".to_string()),
+            ("/providers/cognito/cognito/token_use", json!({"refresh": null}), "providers.cognito.cognito.token_use", "unknown variant `refresh`, expected one of `access`, `id`, `any`".to_string()),
+        ] {
+            let e = located(&with(path, value));
+            assert_eq!((e.field.as_str(), e.message.as_str()), (field, message.as_str()), "{path}");
+        }
+        assert!(parse(&with("/crypto", json!({"auto": null}))).is_ok(), "a unit variant may be written as a map");
+    }
+
+    #[test]
+    fn paths_survive_escapes_multibyte_text_and_line_ends() {
+        // Keys are named unescaped; columns count bytes, so multi-byte text earlier on the line
+        // does not move the position.
+        let text = "{\"providers\": {\"pé\\\"\\u00e9😀\": {\"issuer\": \"https://é.example/ü\", \"audiences\": [\"ä\", 5]}}}";
+        let e = Config::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "providers.pé\"é😀.audiences[1]");
+        let text = "{\r\n\t\"realm\" : \"ré\\\"alm\",\r\n\t\"providers\" : {\r\n\t\t\"p\" : {\"jwks\" : {\"cluster\" : \"c\",  \"refresh_seconds\" : \"x\"}}}}";
+        assert_eq!(Config::parse(text.as_bytes()).unwrap_err().field, "providers.p.jwks.refresh_seconds");
+        let text = "{\"providers\": {\"p\": {\"jwks\": {\"inline\": {\"keys\": [{\"k\": \"\\u0000\"}]}, \"timeout_ms\": true}}}}";
+        assert_eq!(Config::parse(text.as_bytes()).unwrap_err().field, "providers.p.jwks.timeout_ms");
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused() {
+        let text = r#"{"providers": {"p": {"issuer": "https://i", "allow_any_audience": true, "jwks": {"cluster": "c", "path": "/k", "cluster": "d"}}}}"#;
+        let e = Config::parse(text.as_bytes()).unwrap_err();
+        assert_eq!(e.to_string(), "invalid configuration: providers.p.jwks.cluster: duplicate field `cluster`");
+    }
+
+    #[test]
+    fn syntax_errors_and_other_documents_are_the_documents() {
+        for text in ["", "{", "{\"providers\": }", "{} x", "[]", "5", "null", "\"s\"", "{\"a\": 1e999}"] {
+            assert_eq!(Config::parse(text.as_bytes()).unwrap_err().field, "(document)", "{text:?}");
+        }
+        assert_eq!(Config::parse(b"{\"providers\": {,}}").unwrap_err().message, "key must be a string");
     }
 
     #[test]
