@@ -172,7 +172,8 @@ pub enum HostAnswer {
     Valid,
     /// The host checked and the signature is wrong.
     Invalid,
-    /// The host cannot verify (no such foreign function, or an error): use pure Rust.
+    /// The host cannot verify (no such foreign function, or an error): use pure Rust where this
+    /// build has it (not ECDSA without the `pure-ecdsa` feature: [`Checked::NoVerifier`]).
     Unavailable,
 }
 
@@ -410,6 +411,11 @@ mod tests {
                 let want_host = if host_capable { Path::Host } else { Path::PureRust };
                 assert_eq!(check(alg, &key, msg, &sig, Some(&Emulated)), Some(want_host), "{alg:?} host");
                 assert_eq!(check(alg, &key, msg, &sig, Some(&Absent)), Some(Path::PureRust), "{alg:?} fallback");
+                assert_eq!(
+                    super::check(alg, &key.material, key.spki.as_deref(), msg, &sig, Some(&Absent)),
+                    Checked::Valid(Path::PureRust),
+                    "{alg:?} fallback, with pure-Rust ECDSA in the tests' build"
+                );
                 assert_eq!(check(alg, &key, msg, &sig, None), Some(Path::PureRust), "{alg:?} pure");
                 let mut bad = sig.clone();
                 let last = bad.len() - 1;
