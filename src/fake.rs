@@ -3,7 +3,7 @@
 //! what it sends, and the counters the worker hands over.
 
 use crate::host::FilterHost;
-use jwt_core::crypto::HostVerifier;
+use jwt_core::crypto::{HostAnswer, HostVerifier};
 use jwt_core::lifecycle::{HttpClient, SetError, SharedStore};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -108,7 +108,30 @@ pub struct Fake<'a> {
     pub http: Http,
     /// The call response `call_response` delivers (status, body).
     pub response: (Option<u32>, Option<Vec<u8>>),
+    /// What `verifier` offers (none by default).
+    pub verifier: FakeVerifier,
     sink: SharedStats<'a>,
+}
+
+/// The host's `verify_signature` as the fake offers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeVerifier {
+    /// No verifier handed out.
+    None,
+    /// BoringSSL emulated by `testkit::emulated_host_verify` (RS* and ES*).
+    Emulated,
+    /// A host without the function: every call answers `Unavailable`.
+    Missing,
+}
+
+impl HostVerifier for FakeVerifier {
+    fn verify(&self, hash: &str, spki: &[u8], sig: &[u8], msg: &[u8]) -> HostAnswer {
+        match (self, testkit::emulated_host_verify(hash, spki, sig, msg)) {
+            (FakeVerifier::Emulated, Some(true)) => HostAnswer::Valid,
+            (FakeVerifier::Emulated, Some(false)) => HostAnswer::Invalid,
+            _ => HostAnswer::Unavailable,
+        }
+    }
 }
 
 /// The worker's view of the shared stats (ids are per name, so every worker agrees).
@@ -136,6 +159,7 @@ impl<'a> Fake<'a> {
             store,
             http: Http::default(),
             response: (None, None),
+            verifier: FakeVerifier::None,
             sink: SharedStats(stats),
         }
     }
@@ -189,7 +213,10 @@ impl FilterHost for Fake<'_> {
         self.state.insert(name.to_string(), value.to_string());
     }
     fn verifier(&self) -> Option<&dyn HostVerifier> {
-        None
+        match self.verifier {
+            FakeVerifier::None => None,
+            _ => Some(&self.verifier),
+        }
     }
     fn store(&self) -> &dyn SharedStore {
         self.store

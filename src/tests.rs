@@ -1,7 +1,7 @@
 //! The adapter tier: the filter's worker against a fake host (`fake.rs`). Real configuration,
 //! real tokens and keys from `testkit`, the real core and JWKS lifecycle; only Envoy is faked.
 
-use crate::fake::{Fake, Stats, Store};
+use crate::fake::{Fake, FakeVerifier, Stats, Store};
 use crate::worker::{Verdict, Worker};
 use jwt_core::config::Config;
 use jwt_core::shared::{self, KeysMeta};
@@ -235,6 +235,81 @@ fn unreadable_headers_get_500_through_the_fault_reply() {
     assert_eq!(w.handle(&mut host, 7, Attempt::First), Verdict::Stop);
     assert_eq!(host.replies[0].status, 500);
     assert_eq!(host.replies[0].details, "jwt_filter_internal_error");
+}
+
+/// A worker serving the three EC keys, with `crypto` as given and the host offering `verifier`.
+fn ec_ready<'e>(envoy: &'e Envoy, crypto: &str, verifier: FakeVerifier) -> (Worker, Fake<'e>) {
+    let mut w = worker(json!({"crypto": crypto}));
+    let mut host = Fake::new(&envoy.store, &envoy.stats, now_ms());
+    host.verifier = verifier;
+    publish(envoy, &w, &[&testkit::p256(), &testkit::p384(), &testkit::p521()]);
+    w.tick(&mut host);
+    (w, host)
+}
+
+fn ec_keys() -> [TestKey; 3] {
+    [testkit::p256(), testkit::p384(), testkit::p521()]
+}
+
+#[test]
+fn ecdsa_tokens_are_verified_by_the_host() {
+    let envoy = Envoy::default();
+    let (mut w, mut host) = ec_ready(&envoy, "auto", FakeVerifier::Emulated);
+    for key in ec_keys() {
+        let auth = bearer(&key, key.alg);
+        assert_eq!(get(&mut w, &mut host, "/api", &[("authorization", &auth)]), Verdict::Continue, "{}", key.alg);
+        // One flipped bit in s: the host says invalid, a bad signature.
+        let mut bad = auth.into_bytes();
+        let i = bad.len() - 5;
+        bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        assert_eq!(get(&mut w, &mut host, "/api", &[("authorization", &bad)]), Verdict::Stop, "{}", key.alg);
+        assert_eq!(host.replies[0].status, 401, "{}", key.alg);
+        assert_eq!(host.replies[0].details, "jwt_filter_bad_signature", "{}", key.alg);
+    }
+    w.tick(&mut host);
+    assert_eq!(host.stat("verify.host"), Some(3));
+    assert_eq!(host.stat("verify.pure_rust"), Some(0));
+    assert_eq!(host.stat("provider.idp.denied.bad_signature"), Some(3));
+    assert_eq!(host.stat("provider.idp.denied.no_verifier"), Some(0));
+}
+
+/// A host without `verify_signature` (or `crypto: pure_rust`): a module built without
+/// pure-Rust ECDSA cannot judge an ES* token, so it answers 500 `no_verifier`, not a 401 that
+/// would blame the token; with the `pure-ecdsa` feature the token verifies in pure Rust.
+#[test]
+fn ecdsa_without_the_host_is_a_server_fault_unless_built_with_pure_ecdsa() {
+    for (crypto, verifier) in [("auto", FakeVerifier::Missing), ("pure_rust", FakeVerifier::Emulated)] {
+        let envoy = Envoy::default();
+        let (mut w, mut host) = ec_ready(&envoy, crypto, verifier);
+        for key in ec_keys() {
+            let auth = bearer(&key, key.alg);
+            let verdict = get(&mut w, &mut host, "/api", &[("authorization", &auth)]);
+            if jwt_core::crypto::PURE_ECDSA {
+                assert_eq!(verdict, Verdict::Continue, "{} {crypto}", key.alg);
+                continue;
+            }
+            assert_eq!(verdict, Verdict::Stop, "{} {crypto}", key.alg);
+            let reply = &host.replies[0];
+            assert_eq!(reply.status, 500, "{} {crypto}", key.alg);
+            assert_eq!(reply.details, "jwt_filter_no_verifier");
+            assert_eq!(reply.header("www-authenticate"), None, "a server fault: no challenge");
+            assert!(reply.body.contains(r#""error":"server_error""#), "{}", reply.body);
+            assert_eq!(host.state.get("jwt_filter.reason").map(String::as_str), Some("no_verifier"));
+            assert!(host.header("x-current-user").is_none());
+        }
+        // A signature of the wrong length is the token's fault on every build.
+        let short = format!("Bearer {}", testkit::p256().token(&claims("x")).rsplit_once('.').unwrap().0.to_owned() + ".AAAA");
+        assert_eq!(get(&mut w, &mut host, "/api", &[("authorization", &short)]), Verdict::Stop);
+        assert_eq!(host.replies[0].status, 401);
+        assert_eq!(host.replies[0].details, "jwt_filter_bad_signature");
+        w.tick(&mut host);
+        let (verified, unverifiable) = if jwt_core::crypto::PURE_ECDSA { (3, 0) } else { (0, 3) };
+        assert_eq!(host.stat("verify.pure_rust"), Some(verified), "{crypto}");
+        assert_eq!(host.stat("verify.host"), Some(0), "{crypto}");
+        assert_eq!(host.stat("provider.idp.denied.no_verifier"), Some(unverifiable), "{crypto}");
+        assert_eq!(host.stat("provider.idp.denied.bad_signature"), Some(1), "{crypto}");
+    }
 }
 
 /// Key rotation: a token signed by a key the worker has not seen waits for the refetch the

@@ -120,6 +120,11 @@ impl Worker {
         }
         metrics.gauge_add(&metrics::name(&[CACHE_ENTRIES]), 0);
         let sources = keys.coordinator.sources.len();
+        if config.crypto == CryptoMode::PureRust && !jwt_core::crypto::PURE_ECDSA {
+            log::warn!(
+                "jwt-filter: crypto is pure_rust, but this build has no pure-Rust ECDSA: ES256/ES384/ES512 tokens get 500 no_verifier"
+            );
+        }
         Worker {
             cache: TokenCache::new(config.cache.max_entries, config.cache.max_bytes),
             host_crypto: config.crypto == CryptoMode::Auto,

@@ -401,14 +401,25 @@ impl<O: Observer> Run<'_, '_, O> {
             return Err(Failure::new(error, Some(p)));
         }
         let tried = key.is_some();
-        let path = key.and_then(|key| {
-            crypto::verify(alg, &key.material, key.spki.as_deref(), jws.signing_input.as_bytes(), &jws.signature, self.ctx.host)
+        let checked = key.map(|key| {
+            crypto::check(alg, &key.material, key.spki.as_deref(), jws.signing_input.as_bytes(), &jws.signature, self.ctx.host)
         });
+        let path = match checked {
+            Some(crypto::Checked::Valid(path)) => Some(path),
+            _ => None,
+        };
         if let Some(key) = key {
             self.obs.step(Step::Signature { provider: p, key, path });
         }
         let Some(path) = path else {
             let err = match kid {
+                _ if checked == Some(crypto::Checked::NoVerifier) => AuthError::with(
+                    Denial::NoVerifier,
+                    format!(
+                        "{} needs Envoy's verify_signature, which did not answer; this build has no pure-Rust ECDSA",
+                        alg.name()
+                    ),
+                ),
                 _ if tried => AuthError::new(Denial::BadSignature),
                 Some(k) if !set.has_kid(k) => {
                     if !self.kid_misses.contains(&p) {

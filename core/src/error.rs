@@ -63,11 +63,15 @@ pub enum Denial {
     /// A query parameter name with a broken percent escape, so the token parameter cannot be
     /// told apart from the others (400).
     MalformedQuery,
+    /// Nothing in this deployment can verify the token's algorithm: ES* needs Envoy's
+    /// `verify_signature`, and the module was built without pure-Rust ECDSA. A server fault,
+    /// not the token's (500).
+    NoVerifier,
 }
 
 impl Denial {
     /// All variants, in a stable order (used to define one counter per reason).
-    pub const ALL: [Denial; 26] = [
+    pub const ALL: [Denial; 27] = [
         Denial::Missing,
         Denial::Ambiguous,
         Denial::TooLarge,
@@ -94,6 +98,7 @@ impl Denial {
         Denial::KidRequired,
         Denial::MultipleSources,
         Denial::MalformedQuery,
+        Denial::NoVerifier,
     ];
 
     /// Stable snake_case name used in counters, logs and filter state.
@@ -125,6 +130,7 @@ impl Denial {
             Denial::KidRequired => "kid_required",
             Denial::MultipleSources => "multiple_sources",
             Denial::MalformedQuery => "malformed_query",
+            Denial::NoVerifier => "no_verifier",
         }
     }
 
@@ -157,6 +163,7 @@ impl Denial {
             Denial::KidRequired => "kid required",
             Denial::MultipleSources => "token in more than one place",
             Denial::MalformedQuery => "malformed query string",
+            Denial::NoVerifier => "token algorithm cannot be verified by this server",
         }
     }
 
@@ -167,6 +174,7 @@ impl Denial {
             Denial::Subject | Denial::Group | Denial::Scope | Denial::Claim => ReplyClass::Forbidden,
             Denial::KeysUnavailable => ReplyClass::Unavailable,
             Denial::MultipleSources | Denial::MalformedQuery => ReplyClass::InvalidRequest,
+            Denial::NoVerifier => ReplyClass::ServerError,
             _ => ReplyClass::InvalidToken,
         }
     }
@@ -191,6 +199,9 @@ pub enum ReplyClass {
     Unavailable,
     /// 400 with `error="invalid_request"` (RFC 6750 §3.1: the request itself is malformed).
     InvalidRequest,
+    /// 500 with a `server_error` body and no challenge: the deployment cannot judge the token
+    /// (no verifier for its algorithm), so the client has nothing to fix or retry.
+    ServerError,
 }
 
 /// A refusal: its cause, and a detail for the log line (never the token itself).
@@ -285,11 +296,13 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
         ReplyClass::InvalidRequest => (400, Some("invalid_request")),
         ReplyClass::Unavailable if opts.unavailable_status == 401 => (401, Some("invalid_token")),
         ReplyClass::Unavailable => (opts.unavailable_status, None),
+        ReplyClass::ServerError => (500, None),
     };
     match (d.class(), code) {
         (ReplyClass::Unavailable, None) => {
             headers.push(("retry-after", retry_after.max(1).to_string()));
         }
+        (ReplyClass::ServerError, _) => {}
         (_, None) => {
             headers.push(("www-authenticate", format!("Bearer realm=\"{}\"", opts.realm)));
         }
@@ -300,6 +313,7 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
     }
     let error = code.unwrap_or(match d.class() {
         ReplyClass::Unavailable => "temporarily_unavailable",
+        ReplyClass::ServerError => "server_error",
         _ => "unauthorized",
     });
     let mut body = serde_json::Map::new();
@@ -434,6 +448,17 @@ mod tests {
         let r = reply(&Denial::KeysUnavailable.into(), &o, 7);
         assert_eq!(r.status, 401);
         assert!(header(&r, "www-authenticate").unwrap_or("").contains("invalid_token"));
+    }
+
+    #[test]
+    fn no_verifier_is_500_server_error_without_challenge() {
+        let r = reply(&AuthError::with(Denial::NoVerifier, "ES256 needs verify_signature"), &opts(), 7);
+        assert_eq!(r.status, 500);
+        assert_eq!(header(&r, "www-authenticate"), None);
+        assert_eq!(header(&r, "retry-after"), None);
+        assert!(r.body.contains("\"error\":\"server_error\""), "{}", r.body);
+        assert!(!r.body.contains("verify_signature"), "detail only in debug bodies: {}", r.body);
+        assert_eq!(Denial::NoVerifier.reason(), "no_verifier");
     }
 
     #[test]

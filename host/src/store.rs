@@ -156,7 +156,14 @@ impl HostVerifier for EnvoyVerifier {
             },
             Err(s) if s == abi::NOT_FOUND => {
                 self.available.set(false);
-                log::info!("jwt-filter: the host has no verify_signature function; verifying signatures in pure Rust");
+                if jwt_core::crypto::PURE_ECDSA {
+                    log::info!("jwt-filter: the host has no verify_signature function; verifying signatures in pure Rust");
+                } else {
+                    log::warn!(
+                        "jwt-filter: the host has no verify_signature function; verifying RS* in pure Rust, but \
+                         ES256/ES384/ES512 need it (this build has no pure-Rust ECDSA): those tokens get 500 no_verifier"
+                    );
+                }
                 HostAnswer::Unavailable
             }
             Err(_) => HostAnswer::Unavailable,

@@ -3,7 +3,11 @@
 //! - **host**: Envoy's `verify_signature` foreign function (BoringSSL), reached through the
 //!   [`HostVerifier`] trait the adapter implements. It covers RS* and ES*; keys are handed over
 //!   as the DER SubjectPublicKeyInfo built once at key load, ECDSA signatures as DER.
-//! - **pure Rust**: everything, and the fallback when the host lacks the function.
+//! - **pure Rust**: RSA (PKCS#1 v1.5 and PSS) and Ed25519 always; ECDSA only with the
+//!   `pure-ecdsa` feature (RustCrypto `p256`/`p384`/`p521`, ~110 KB of wasm code, so the wasm
+//!   module is built without it and ES* is verified by the host alone). It is the fallback
+//!   when the host lacks the function; without the feature an ES* signature the host cannot
+//!   check is [`Checked::NoVerifier`], never "invalid".
 //!
 //! Claim checks never live here, so they are the same code whichever path verified. This module
 //! knows nothing of JWKS documents: [`crate::jwk`] builds a [`KeyMaterial`] and asks
@@ -15,6 +19,10 @@ use crate::der::{self, Curve};
 use crate::jws::Alg;
 use rsa::RsaPublicKey;
 use sha2::Digest;
+
+/// Whether this build verifies ECDSA in pure Rust (the `pure-ecdsa` feature). Without it ES*
+/// is verified by the host alone.
+pub const PURE_ECDSA: bool = cfg!(feature = "pure-ecdsa");
 
 /// The verification material of a key.
 #[derive(Debug, Clone)]
@@ -144,6 +152,19 @@ impl Hash {
     }
 }
 
+/// What [`check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The signature is valid; this path verified it.
+    Valid(Path),
+    /// The signature is not valid (or the key does not fit the algorithm).
+    Invalid,
+    /// Nothing here can verify this algorithm: the host did not answer and this build has no
+    /// pure-Rust implementation of it (ES* without the `pure-ecdsa` feature). A fault of the
+    /// deployment, not of the token.
+    NoVerifier,
+}
+
 /// What the host answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostAnswer {
@@ -151,7 +172,8 @@ pub enum HostAnswer {
     Valid,
     /// The host checked and the signature is wrong.
     Invalid,
-    /// The host cannot verify (no such foreign function, or an error): use pure Rust.
+    /// The host cannot verify (no such foreign function, or an error): use pure Rust where this
+    /// build has it (not ECDSA without the `pure-ecdsa` feature: [`Checked::NoVerifier`]).
     Unavailable,
 }
 
@@ -175,7 +197,8 @@ pub enum Path {
 /// SubjectPublicKeyInfo for the host path. A key that does not [fit](KeyMaterial::fits) `alg`
 /// verifies nothing.
 ///
-/// Returns `Some(path)` when the signature is valid, `None` when it is not.
+/// Returns `Some(path)` when the signature is valid, `None` when it is not or when nothing
+/// here can verify it (see [`check`] to tell those apart).
 pub fn verify(
     alg: Alg,
     key: &KeyMaterial,
@@ -184,8 +207,23 @@ pub fn verify(
     sig: &[u8],
     host: Option<&dyn HostVerifier>,
 ) -> Option<Path> {
+    match check(alg, key, spki, signing_input, sig, host) {
+        Checked::Valid(path) => Some(path),
+        Checked::Invalid | Checked::NoVerifier => None,
+    }
+}
+
+/// [`verify`], telling an invalid signature from one that nothing here can verify.
+pub fn check(
+    alg: Alg,
+    key: &KeyMaterial,
+    spki: Option<&[u8]>,
+    signing_input: &[u8],
+    sig: &[u8],
+    host: Option<&dyn HostVerifier>,
+) -> Checked {
     if !key.fits(alg) {
-        return None;
+        return Checked::Invalid;
     }
     let scheme = Scheme::of(alg);
     if let (Some(host), Some(spki)) = (host, spki) {
@@ -193,34 +231,43 @@ pub fn verify(
         let host_sig = match scheme {
             Scheme::Pkcs1(_) => Some(sig.to_vec()),
             // Wrong length or out-of-range r/s: invalid, on either path.
-            Scheme::Ecdsa(curve, _) => Some(der::ecdsa_raw_to_der(curve, sig)?),
+            Scheme::Ecdsa(curve, _) => match der::ecdsa_raw_to_der(curve, sig) {
+                Some(der_sig) => Some(der_sig),
+                None => return Checked::Invalid,
+            },
             Scheme::Pss(_) | Scheme::EdDSA => None,
         };
         if let Some(host_sig) = host_sig {
             match host.verify(scheme.hash().host_name(), spki, &host_sig, signing_input) {
-                HostAnswer::Valid => return Some(Path::Host),
-                HostAnswer::Invalid => return None,
+                HostAnswer::Valid => return Checked::Valid(Path::Host),
+                HostAnswer::Invalid => return Checked::Invalid,
                 HostAnswer::Unavailable => {}
             }
         }
     }
-    pure_verify(scheme, key, signing_input, sig).then_some(Path::PureRust)
+    match pure_verify(scheme, key, signing_input, sig) {
+        Some(true) => Checked::Valid(Path::PureRust),
+        Some(false) => Checked::Invalid,
+        None => Checked::NoVerifier,
+    }
 }
 
-fn pure_verify(scheme: Scheme, key: &KeyMaterial, msg: &[u8], sig: &[u8]) -> bool {
-    match (key, scheme) {
+/// The pure-Rust verdict: `None` when this build cannot verify the scheme.
+fn pure_verify(scheme: Scheme, key: &KeyMaterial, msg: &[u8], sig: &[u8]) -> Option<bool> {
+    Some(match (key, scheme) {
         (KeyMaterial::Rsa(k), Scheme::Pkcs1(hash)) => k.verify_pkcs1(hash, msg, sig),
         (KeyMaterial::Rsa(k), Scheme::Pss(hash)) => k.verify_pss(hash, msg, sig),
-        (KeyMaterial::Ec(ec), Scheme::Ecdsa(..)) => ec.verify(msg, sig),
+        (KeyMaterial::Ec(ec), Scheme::Ecdsa(..)) => return ec.verify(msg, sig),
         (KeyMaterial::Ed25519(pk), Scheme::EdDSA) => match ed25519_compact::Signature::from_slice(sig) {
             Ok(s) => pk.verify(msg, &s).is_ok(),
             Err(_) => false,
         },
         _ => false,
-    }
+    })
 }
 
-/// A prepared EC public key.
+/// A prepared EC public key, with the pure-Rust verifier (`pure-ecdsa` feature).
+#[cfg(feature = "pure-ecdsa")]
 #[derive(Debug, Clone)]
 pub enum EcKey {
     /// P-256.
@@ -231,6 +278,7 @@ pub enum EcKey {
     P521(p521::ecdsa::VerifyingKey),
 }
 
+#[cfg(feature = "pure-ecdsa")]
 impl EcKey {
     /// Builds a key from affine coordinates; refuses points not on the curve.
     pub fn new(curve: Curve, x: &[u8], y: &[u8]) -> Option<EcKey> {
@@ -257,17 +305,52 @@ impl EcKey {
         }
     }
 
-    /// Verifies a raw r‖s signature (ECDSA with the curve's hash).
-    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+    /// Verifies a raw r‖s signature (ECDSA with the curve's hash); `Some(valid)`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Option<bool> {
         use p256::ecdsa::signature::Verifier;
         if der::ecdsa_raw_to_der(self.curve(), sig).is_none() {
-            return false;
+            return Some(false);
         }
-        match self {
+        Some(match self {
             EcKey::P256(k) => p256::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
             EcKey::P384(k) => p384::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
             EcKey::P521(k) => p521::ecdsa::Signature::from_slice(sig).is_ok_and(|s| k.verify(msg, &s).is_ok()),
+        })
+    }
+}
+
+/// An EC public key for the host alone (built without the `pure-ecdsa` feature): its curve;
+/// the key itself travels as the SubjectPublicKeyInfo [`crate::jwk`] builds, and BoringSSL
+/// checks the point when it imports it.
+#[cfg(not(feature = "pure-ecdsa"))]
+#[derive(Debug, Clone)]
+pub struct EcKey {
+    curve: Curve,
+}
+
+#[cfg(not(feature = "pure-ecdsa"))]
+impl EcKey {
+    /// Checks what can be checked without the curve arithmetic: coordinates of the curve's
+    /// length, and not the all-zero encoding (never a point of these curves).
+    pub fn new(curve: Curve, x: &[u8], y: &[u8]) -> Option<EcKey> {
+        if x.len() != curve.field_len() || y.len() != curve.field_len() {
+            return None;
         }
+        if x.iter().chain(y).all(|b| *b == 0) {
+            return None;
+        }
+        Some(EcKey { curve })
+    }
+
+    /// The key's curve.
+    pub fn curve(&self) -> Curve {
+        self.curve
+    }
+
+    /// No pure-Rust ECDSA in this build: `None` for a well-formed signature; one of the wrong
+    /// length or with r or s out of range is invalid here as on every path.
+    pub fn verify(&self, _msg: &[u8], sig: &[u8]) -> Option<bool> {
+        der::ecdsa_raw_to_der(self.curve, sig).map(|_| None).unwrap_or(Some(false))
     }
 }
 
@@ -328,6 +411,11 @@ mod tests {
                 let want_host = if host_capable { Path::Host } else { Path::PureRust };
                 assert_eq!(check(alg, &key, msg, &sig, Some(&Emulated)), Some(want_host), "{alg:?} host");
                 assert_eq!(check(alg, &key, msg, &sig, Some(&Absent)), Some(Path::PureRust), "{alg:?} fallback");
+                assert_eq!(
+                    super::check(alg, &key.material, key.spki.as_deref(), msg, &sig, Some(&Absent)),
+                    Checked::Valid(Path::PureRust),
+                    "{alg:?} fallback, with pure-Rust ECDSA in the tests' build"
+                );
                 assert_eq!(check(alg, &key, msg, &sig, None), Some(Path::PureRust), "{alg:?} pure");
                 let mut bad = sig.clone();
                 let last = bad.len() - 1;
