@@ -125,6 +125,82 @@ impl Authz {
     }
 }
 
+impl Authz {
+    /// The top-level claim names [`Authz::check`] may read, added to `out`. For a claim path
+    /// `a.b.c`, [`lookup`] reads the member `a.b.c`, else walks from `a`; every dot prefix
+    /// (`a.b` too) is kept, so the cut holds whichever way a path is resolved.
+    fn reads(&self, out: &mut Vec<Box<str>>) {
+        let mut add = |name: &str| {
+            if !out.iter().any(|n| &**n == name) {
+                out.push(name.into());
+            }
+        };
+        if !self.subjects.is_empty() {
+            add("sub");
+        }
+        if !self.groups.is_empty() {
+            add("cognito:groups");
+        }
+        if !self.scopes.is_empty() {
+            add("scope");
+            add("scp");
+        }
+        for c in &self.claims {
+            add(&c.path);
+            for (i, _) in c.path.match_indices('.') {
+                add(c.path.get(..i).unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// The top-level claims kept with a verified token (in [`crate::cache::Verified`], cached or
+/// not): the ones something reads after verification, computed once per configuration. Every
+/// provider's and rule's authorization checks, and `sub` and `iss` when the outcome goes to
+/// filter state. The upstream headers are rendered from all claims before this cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeptClaims(Vec<Box<str>>);
+
+impl KeptClaims {
+    /// The claims these checks read, plus `sub` and `iss` when `filter_state` is on.
+    pub fn new<'a>(authz: impl IntoIterator<Item = &'a Authz>, filter_state: bool) -> Self {
+        let mut names = Vec::new();
+        for a in authz {
+            a.reads(&mut names);
+        }
+        if filter_state {
+            for n in ["sub", "iss"] {
+                if !names.iter().any(|x| &**x == n) {
+                    names.push(n.into());
+                }
+            }
+        }
+        names.sort();
+        KeptClaims(names)
+    }
+
+    /// Whether a top-level claim is kept.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|n| (**n).cmp(name)).is_ok()
+    }
+
+    /// The kept names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|n| &**n)
+    }
+
+    /// A copy of the kept members of `claims`.
+    pub fn filter(&self, claims: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for n in &self.0 {
+            if let Some(v) = claims.get(&**n) {
+                out.insert(n.to_string(), v.clone());
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +255,27 @@ mod tests {
             a.check(&obj(json!({"sub":"u1","org":{"tier":"gold"},"roles":"viewer editor"}))).map_err(|e| e.denial),
             Ok(())
         );
+    }
+
+    #[test]
+    fn kept_claims_are_the_ones_the_checks_and_filter_state_read() {
+        let provider = Authz { groups: vec!["admin".into()], ..Default::default() };
+        let rule = Authz {
+            scopes: vec!["read".into()],
+            subjects: Subjects { exact: vec!["u".into()], prefixes: vec![] },
+            claims: vec![ClaimCondition { path: "a.b.c".into(), condition: Condition::Equals(json!(1)) }],
+            ..Default::default()
+        };
+        let k = KeptClaims::new([&provider, &rule], false);
+        assert_eq!(k.names().collect::<Vec<_>>(), ["a", "a.b", "a.b.c", "cognito:groups", "scope", "scp", "sub"]);
+        assert!(!k.contains("iss"));
+        assert!(KeptClaims::new([&provider], true).contains("iss"));
+        assert_eq!(KeptClaims::new([&Authz::default()], true).names().collect::<Vec<_>>(), ["iss", "sub"]);
+        assert_eq!(KeptClaims::new([&Authz::default()], false), KeptClaims::default());
+        let claims = obj(json!({"a":{"b":{"c":1}},"a.b":{"c":2},"sub":"u","scope":"read","unread":"x","ab":3}));
+        let kept = k.filter(&claims);
+        assert_eq!(Value::Object(kept.clone()), json!({"a":{"b":{"c":1}},"a.b":{"c":2},"sub":"u","scope":"read"}));
+        assert_eq!(rule.check(&kept), rule.check(&claims), "the checks read the same values");
+        assert_eq!(lookup(&kept, "a.b.c"), lookup(&claims, "a.b.c"));
     }
 }
