@@ -77,7 +77,7 @@ impl Output {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
         if let Some(name) = &self.user_header {
             let value = match &self.user_format {
-                UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
+                UserFormat::AllClaims => serde_json::to_string(claims).ok(),
                 UserFormat::Subset(names) => {
                     let mut m = Map::new();
                     for n in names {
@@ -101,6 +101,11 @@ impl Output {
         if let Some(name) = &self.payload_header {
             out.push((name.clone(), payload_b64.to_string()));
         }
+        // Cached with the token: no spare capacity (JSON is written into a doubling buffer).
+        for (_, v) in &mut out {
+            v.shrink_to_fit();
+        }
+        out.shrink_to_fit();
         out
     }
 }
