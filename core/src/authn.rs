@@ -438,13 +438,7 @@ impl<O: Observer> Run<'_, '_, O> {
         Ok(Identity { provider: p, verified, how: How::Verified(path) })
     }
 
-    fn authz(
-        &mut self,
-        p: ProviderId,
-        rule: bool,
-        authz: &Authz,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), Failure> {
+    fn authz(&mut self, p: ProviderId, rule: bool, authz: &Authz, claims: &dyn crate::policy::Claims) -> Result<(), Failure> {
         let result = authz.check(claims);
         self.obs.step(Step::Authz { provider: p, rule, authz, result: result.as_ref().copied() });
         result.map_err(|e| Failure::new(e, Some(p)))
@@ -824,7 +818,7 @@ mod tests {
         assert_eq!(hit.identities[0].how, How::Cached, "the dotted-path condition holds on a cache hit");
         let kept = json!({"org": {"team": {"id": 7}}, "https://x.io/roles": ["r"], "sub": c["sub"], "iss": ISS});
         for allow in [&first, &hit] {
-            assert_eq!(Value::Object(allow.identities[0].verified.claims.clone()), kept, "one behaviour");
+            assert_eq!(Value::Object(allow.identities[0].verified.claims.to_map()), kept, "one behaviour");
             let user: Value = serde_json::from_str(&allow.add_headers[0].1).unwrap();
             assert_eq!(user, c, "the user header still holds every claim");
         }

@@ -13,6 +13,7 @@
 //! token's `exp`.
 
 use crate::claims::Times;
+use crate::policy::KeptValues;
 use crate::rules::ProviderId;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
@@ -48,7 +49,7 @@ pub const MAX_TTL_WITHOUT_EXP: u64 = 300;
 pub struct Verified {
     /// The verified claims that something reads later (authorization checks, filter state):
     /// [`crate::config::Config::kept_claims`], not the whole token.
-    pub claims: Map<String, Value>,
+    pub claims: KeptValues,
     /// Upstream headers, rendered once (from all claims).
     pub headers: Vec<(String, String)>,
     /// `exp` and `nbf`, re-checked on every hit.
@@ -62,7 +63,7 @@ impl Verified {
         let headers: usize = self.headers.iter().map(|(k, v)| k.capacity() + v.capacity()).sum();
         2 * size_of::<usize>()
             + size_of::<Verified>()
-            + map_weight(&self.claims)
+            + self.claims.iter().map(|(n, v)| size_of::<(Box<str>, Value)>() + n.len() + value_weight(v)).sum::<usize>()
             + self.headers.capacity() * size_of::<(String, String)>()
             + headers
     }
@@ -282,7 +283,7 @@ mod tests {
 
     fn v(exp: Option<u64>) -> Rc<Verified> {
         Rc::new(Verified {
-            claims: json!({"sub":"u"}).as_object().cloned().unwrap(),
+            claims: crate::policy::KeptClaims::new([], true).filter(json!({"sub":"u"}).as_object().unwrap()),
             headers: vec![("x-current-user".into(), "{\"sub\":\"u\"}".into())],
             times: Times { exp, nbf: None },
         })
