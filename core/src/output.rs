@@ -77,7 +77,7 @@ impl Output {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
         if let Some(name) = &self.user_header {
             let value = match &self.user_format {
-                UserFormat::AllClaims => serde_json::to_string(claims).ok(),
+                UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
                 UserFormat::Subset(names) => {
                     let mut m = Map::new();
                     for n in names {

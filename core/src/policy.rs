@@ -142,27 +142,32 @@ impl Authz {
     /// `a.b.c`, [`lookup`] reads the member `a.b.c`, else walks from `a`; every dot prefix
     /// (`a.b` too) is kept, so the cut holds whichever way a path is resolved.
     fn reads(&self, out: &mut Vec<Box<str>>) {
-        let mut add = |name: &str| {
-            if !out.iter().any(|n| &**n == name) {
-                out.push(name.into());
+        let fixed = [
+            (!self.subjects.is_empty(), "sub"),
+            (!self.groups.is_empty(), "cognito:groups"),
+            (!self.scopes.is_empty(), "scope"),
+            (!self.scopes.is_empty(), "scp"),
+        ];
+        for (read, name) in fixed {
+            if read {
+                keep(out, name);
             }
-        };
-        if !self.subjects.is_empty() {
-            add("sub");
-        }
-        if !self.groups.is_empty() {
-            add("cognito:groups");
-        }
-        if !self.scopes.is_empty() {
-            add("scope");
-            add("scp");
         }
         for c in &self.claims {
-            add(&c.path);
-            for (i, _) in c.path.match_indices('.') {
-                add(c.path.get(..i).unwrap_or_default());
+            keep(out, &c.path);
+            for (i, b) in c.path.bytes().enumerate() {
+                if b == b'.' {
+                    keep(out, c.path.get(..i).unwrap_or_default());
+                }
             }
         }
+    }
+}
+
+/// Adds a name to a sorted list, once (no sort: one insertion routine in the module).
+fn keep(names: &mut Vec<Box<str>>, name: &str) {
+    if let Err(i) = names.binary_search_by(|n| (**n).cmp(name)) {
+        names.insert(i, name.into());
     }
 }
 
@@ -181,13 +186,9 @@ impl KeptClaims {
             a.reads(&mut names);
         }
         if filter_state {
-            for n in ["sub", "iss"] {
-                if !names.iter().any(|x| &**x == n) {
-                    names.push(n.into());
-                }
-            }
+            keep(&mut names, "sub");
+            keep(&mut names, "iss");
         }
-        names.sort();
         KeptClaims(names)
     }
 
@@ -203,7 +204,7 @@ impl KeptClaims {
 
     /// A copy of the kept members of `claims`.
     pub fn filter(&self, claims: &Map<String, Value>) -> KeptValues {
-        let kept = self.0.iter().filter_map(|n| Some((n.clone(), claims.get(&**n)?.clone())));
+        let kept = self.0.iter().filter_map(|n| Some((Box::from(&**n), claims.get(&**n)?.clone())));
         KeptValues(kept.collect())
     }
 }
