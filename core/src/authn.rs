@@ -435,9 +435,11 @@ impl<O: Observer> Run<'_, '_, O> {
         let checked = provider.claims.check(&jws.claims, now);
         self.obs.step(Step::Claims { provider: p, result: checked.as_ref() });
         let times: Times = checked.map_err(|e| Failure::new(e, Some(p)))?;
+        // Headers are rendered from every claim; only the claims read later are kept, alike
+        // for this request and the cached ones.
         let verified = Rc::new(Verified {
             headers: provider.output.headers(&jws.claims, jws.payload_b64),
-            claims: jws.claims.clone(),
+            claims: cfg.kept_claims.filter(&jws.claims),
             times,
         });
         if let Some(d) = digest {
@@ -447,13 +449,7 @@ impl<O: Observer> Run<'_, '_, O> {
         Ok(Identity { provider: p, verified, how: How::Verified(path) })
     }
 
-    fn authz(
-        &mut self,
-        p: ProviderId,
-        rule: bool,
-        authz: &Authz,
-        claims: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(), Failure> {
+    fn authz(&mut self, p: ProviderId, rule: bool, authz: &Authz, claims: &dyn crate::policy::Claims) -> Result<(), Failure> {
         let result = authz.check(claims);
         self.obs.step(Step::Authz { provider: p, rule, authz, result: result.as_ref().copied() });
         result.map_err(|e| Failure::new(e, Some(p)))
@@ -813,5 +809,39 @@ mod tests {
         // bound: the cache never outlives exp + skew.
         let ctx_now = testkit::now() + 62;
         assert!(t.cache.get(1, &tok, crate::cache::digest(&tok), 1, ctx_now).is_none());
+    }
+
+    #[test]
+    fn only_the_claims_read_later_are_kept_alike_on_a_miss_and_a_hit() {
+        let mut t = T::new(json!({
+            "filter_state": true,
+            "rules": [{"match": {"prefix": "/org"}, "requires": {"provider": "cognito"},
+                       "claims": [{"path": "org.team.id", "equals": 7}, {"path": "https://x.io/roles", "contains": "r"}]}]
+        }));
+        let mut c = access();
+        c["org"] = json!({"team": {"id": 7}});
+        c["https://x.io/roles"] = json!(["r"]);
+        c["unread"] = json!("nobody reads this");
+        let tok = testkit::rsa_a().token(&c);
+        let first = t.bearer("/org", &tok).decision.unwrap();
+        let hit = t.bearer("/org", &tok).decision.unwrap();
+        assert_eq!(first.identities[0].how, How::Verified(Path::PureRust));
+        assert_eq!(hit.identities[0].how, How::Cached, "the dotted-path condition holds on a cache hit");
+        let kept = json!({"org": {"team": {"id": 7}}, "https://x.io/roles": ["r"], "sub": c["sub"], "iss": ISS});
+        for allow in [&first, &hit] {
+            assert_eq!(Value::Object(allow.identities[0].verified.claims.to_map()), kept, "one behaviour");
+            let user: Value = serde_json::from_str(&allow.add_headers[0].1).unwrap();
+            assert_eq!(user, c, "the user header still holds every claim");
+        }
+        let mut other = c.clone();
+        other["org"] = json!({"team": {"id": 8}});
+        other["jti"] = json!("other");
+        let other = testkit::rsa_a().token(&other);
+        assert!(t.bearer("/", &other).decision.is_ok(), "cached where no rule checks it");
+        let hits = t.cache.stats.hits;
+        assert_eq!(denial(&t.bearer("/org", &other)), Denial::Claim, "and refused from the cache where one does");
+        assert_eq!(t.cache.stats.hits, hits + 1);
+        let mut t = T::new(json!({}));
+        assert!(t.bearer("/", &tok).decision.unwrap().identities[0].verified.claims.is_empty(), "nothing reads claims");
     }
 }

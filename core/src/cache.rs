@@ -13,9 +13,11 @@
 //! token's `exp`.
 
 use crate::claims::Times;
+use crate::policy::KeptValues;
 use crate::rules::ProviderId;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
 use std::rc::Rc;
 
 /// A 64-bit digest of a token (the map key; hits also compare the token itself).
@@ -45,31 +47,49 @@ pub const MAX_TTL_WITHOUT_EXP: u64 = 300;
 /// What the cache remembers about a verified token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
-    /// The verified claims (for authorization checks and filter state).
-    pub claims: Map<String, Value>,
-    /// Upstream headers, rendered once.
+    /// The verified claims that something reads later (authorization checks, filter state):
+    /// [`crate::config::Config::kept_claims`], not the whole token.
+    pub claims: KeptValues,
+    /// Upstream headers, rendered once (from all claims).
     pub headers: Vec<(String, String)>,
     /// `exp` and `nbf`, re-checked on every hit.
     pub times: Times,
 }
 
 impl Verified {
-    /// Rough memory used, for the byte bound.
+    /// Heap bytes it holds (with its `Rc`), for the byte bound: sizes and capacities as
+    /// allocated, B-tree nodes estimated (allocator headers are not counted).
     pub fn weight(&self) -> usize {
-        let claims: usize = self.claims.iter().map(|(k, v)| k.len() + weight_of(v)).sum();
-        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len() + 48).sum();
-        claims + headers + 160
+        let headers: usize = self.headers.iter().map(|(k, v)| k.capacity() + v.capacity()).sum();
+        2 * size_of::<usize>()
+            + size_of::<Verified>()
+            + self.claims.iter().map(|(n, v)| size_of::<(Box<str>, Value)>() + n.len() + value_weight(v)).sum::<usize>()
+            + self.headers.capacity() * size_of::<(String, String)>()
+            + headers
     }
 }
 
-fn weight_of(v: &Value) -> usize {
+/// A B-tree node holds up to 11 members; count them half full, and one node at least.
+fn map_weight(m: &Map<String, Value>) -> usize {
+    if m.is_empty() {
+        return 0;
+    }
+    let members: usize = m.iter().map(|(k, v)| k.capacity() + value_weight(v)).sum();
+    2 * m.len().max(6) * (size_of::<String>() + size_of::<Value>()) + members
+}
+
+fn value_weight(v: &Value) -> usize {
     match v {
-        Value::String(s) => s.len() + 32,
-        Value::Array(a) => a.iter().map(weight_of).sum::<usize>() + 32,
-        Value::Object(m) => m.iter().map(|(k, v)| k.len() + weight_of(v)).sum::<usize>() + 48,
-        _ => 32,
+        Value::String(s) => s.capacity(),
+        Value::Array(a) => a.capacity() * size_of::<Value>() + a.iter().map(value_weight).sum::<usize>(),
+        Value::Object(m) => map_weight(m),
+        _ => 0,
     }
 }
+
+/// What an entry costs besides its token and [`Verified`]: its hash-table bucket (tables are
+/// 44-87% full, so two per entry) and its places in the CLOCK queue (up to two).
+const ENTRY_OVERHEAD: usize = 2 * (size_of::<Key>() + size_of::<Slot>() + 1) + 2 * size_of::<(Key, u64)>();
 
 struct Slot {
     token: Box<str>,
@@ -194,7 +214,7 @@ impl TokenCache {
             Some(exp) => exp.saturating_add(skew),
             None => now.saturating_add(MAX_TTL_WITHOUT_EXP),
         };
-        let weight = value.weight() + token.len() + 96;
+        let weight = value.weight() + token.len() + ENTRY_OVERHEAD;
         if weight > self.max_bytes || expires_at <= now {
             return;
         }
@@ -263,7 +283,7 @@ mod tests {
 
     fn v(exp: Option<u64>) -> Rc<Verified> {
         Rc::new(Verified {
-            claims: json!({"sub":"u"}).as_object().cloned().unwrap(),
+            claims: crate::policy::KeptClaims::new([], true).filter(json!({"sub":"u"}).as_object().unwrap()),
             headers: vec![("x-current-user".into(), "{\"sub\":\"u\"}".into())],
             times: Times { exp, nbf: None },
         })
@@ -317,7 +337,7 @@ mod tests {
 
     #[test]
     fn bounded_by_bytes() {
-        let w = v(Some(1000)).weight() + "token-00".len() + 96;
+        let w = v(Some(1000)).weight() + "token-00".len() + ENTRY_OVERHEAD;
         let mut c = TokenCache::new(1000, 5 * w);
         for i in 0..50 {
             put(&mut c, 0, i, 1, 0, v(Some(1000)));

@@ -561,6 +561,8 @@ pub struct Config {
     pub filter_state: bool,
     /// Every header any provider writes upstream: stripped from every request first.
     pub output_headers: Vec<String>,
+    /// The claims kept with a verified token: the ones read after verification.
+    pub kept_claims: crate::policy::KeptClaims,
 }
 
 /// Default longest token: 8 KiB.
@@ -653,6 +655,8 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
             }
         }
     }
+    let authz = providers.iter().map(|p| &p.authz).chain(rules.iter().map(|r| &r.authz));
+    let kept_claims = crate::policy::KeptClaims::new(authz, raw.filter_state.unwrap_or(false));
     Ok(Config {
         providers,
         rules,
@@ -669,6 +673,7 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         crypto: raw.crypto.unwrap_or_default(),
         filter_state: raw.filter_state.unwrap_or(false),
         output_headers,
+        kept_claims,
     })
 }
 

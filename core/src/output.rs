@@ -101,6 +101,11 @@ impl Output {
         if let Some(name) = &self.payload_header {
             out.push((name.clone(), payload_b64.to_string()));
         }
+        // Cached with the token: no spare capacity (JSON is written into a doubling buffer).
+        for (_, v) in &mut out {
+            v.shrink_to_fit();
+        }
+        out.shrink_to_fit();
         out
     }
 }
