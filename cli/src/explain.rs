@@ -442,12 +442,17 @@ impl Observer for Recorder<'_> {
                 let asked = self.probe.asked.get();
                 let host = asked > self.probe_seen;
                 self.probe_seen = asked;
-                let filter_path = if host {
-                    "Envoy's verify_signature (BoringSSL), pure Rust if the host lacks it"
-                } else if cfg.crypto == CryptoMode::PureRust {
-                    "pure Rust (crypto: pure_rust)"
-                } else {
-                    "pure Rust (the host path does not take this key type or alg)"
+                // The released module has no pure-Rust ECDSA (jwt-core's `pure-ecdsa` feature is
+                // off in it); this CLI has it, so say what the filter would do instead.
+                let ec = matches!(key.material, KeyMaterial::Ec(_));
+                let filter_path = match (host, cfg.crypto == CryptoMode::PureRust, ec) {
+                    (true, _, false) => "Envoy's verify_signature (BoringSSL), pure Rust if the host lacks it",
+                    (true, _, true) => {
+                        "Envoy's verify_signature (BoringSSL); if the host lacks it, 500 no_verifier (no pure-Rust ECDSA in the module)"
+                    }
+                    (false, true, false) => "pure Rust (crypto: pure_rust)",
+                    (false, true, true) => "none: crypto: pure_rust and the module has no pure-Rust ECDSA (500 no_verifier)",
+                    (false, false, _) => "pure Rust (the host path does not take this key type or alg)",
                 };
                 json!({"step": "signature", "provider": provider_name(cfg, provider), "kid": key.kid, "kty": kty(&key.material),
                     "key_alg": key.alg.map(|a| a.name()), "valid": path.is_some(),

@@ -151,7 +151,8 @@ struct RawConfig {
     #[serde(default)]
     cache: Option<RawCache>,
     /// `"auto"`: Envoy's BoringSSL (`verify_signature`) for RS*/ES*, pure Rust otherwise and where the host
-    /// lacks it. `"pure_rust"`: never use the host. Default: "auto".
+    /// lacks it. `"pure_rust"`: never use the host. Default: "auto". The released module has no
+    /// pure-Rust ECDSA: ES* needs the host, and without it gets 500 `no_verifier`.
     #[serde(default)]
     crypto: Option<CryptoMode>,
     /// Put operator detail (`reason`, `detail`) in reply bodies. Default: false.
@@ -453,10 +454,12 @@ pub enum UnavailableMode {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CryptoMode {
-    /// Envoy's `verify_signature` where offered, pure Rust otherwise (the default).
+    /// Envoy's `verify_signature` where offered, pure Rust otherwise (the default; ES* has no
+    /// pure-Rust path in the released module).
     #[default]
     Auto,
-    /// Pure Rust only (for hosts without the foreign function, and for benchmarks).
+    /// Pure Rust only (for hosts without the foreign function, and for benchmarks; ES* then
+    /// needs a build with jwt-core's `pure-ecdsa` feature).
     PureRust,
 }
 
