@@ -396,3 +396,24 @@ fn a_failed_fetch_is_counted_and_keeps_the_last_good_keys() {
     assert_eq!(host.stat("jwks.idp.fetch_failure.status"), Some(1));
     assert_eq!(get(&mut w, &mut host, "/api", &[("authorization", &bearer(&testkit::rsa_a(), "alice"))]), Verdict::Continue);
 }
+
+/// In every build (with or without the pure-Rust curve crates) an EC key whose point is not on
+/// its curve is skipped when the key set loads, so a JWKS of such keys is unusable and the last
+/// good keys stay in service; the good keys beside it load.
+#[test]
+fn off_curve_ec_keys_are_skipped_at_load() {
+    for key in [testkit::p256(), testkit::p384(), testkit::p521()] {
+        let good = key.jwk();
+        let mut bad = good.clone();
+        let y = bad["y"].as_str().unwrap().to_string();
+        // Change the last base64url digit of y: the same length, another (off-curve) point.
+        let last = if y.ends_with('A') { "B" } else { "A" };
+        bad["y"] = Value::String(format!("{}{last}", &y[..y.len() - 1]));
+        bad["kid"] = Value::String("bad".into());
+        let set = jwt_core::jwk::KeySet::parse(json!({"keys": [bad.clone()]}).to_string().as_bytes());
+        assert!(set.as_ref().map_or(true, |s| s.keys.is_empty()), "{}: off-curve key loaded", key.kid);
+        let set = jwt_core::jwk::KeySet::parse(json!({"keys": [bad, good]}).to_string().as_bytes()).unwrap();
+        assert_eq!(set.keys.len(), 1, "{}", key.kid);
+        assert_eq!(set.skipped.len(), 1, "{}", key.kid);
+    }
+}

@@ -50,9 +50,12 @@ fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
     let named = ["unknown field `", "missing field `"]
         .iter()
         .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
+    // An unknown field's position already ends in its key; a missing one is reported at its
+    // object, whose own name may be the same word (a provider named `issuer` lacking `issuer`).
+    let missing = message.starts_with("missing field `");
     let field = match (at.is_empty(), named) {
         (true, Some(f)) => f,
-        (false, Some(f)) if at == f || at.ends_with(&format!(".{f}")) => at,
+        (false, Some(f)) if !missing && (at == f || at.ends_with(&format!(".{f}"))) => at,
         (false, Some(f)) => format!("{at}.{f}"),
         (true, None) => "(document)".to_string(),
         (false, None) => at,
@@ -1102,6 +1105,15 @@ mod tests {
 
     fn message(v: &Value) -> String {
         parse(v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_missing_field_is_named_under_its_object_even_when_the_object_has_its_name() {
+        use serde::de::Error as _;
+        let e = serde_json::Error::missing_field("issuer");
+        assert_eq!(serde_err("providers.issuer", &e).field, "providers.issuer.issuer");
+        let e = serde_json::Error::unknown_field("issuer", &["x"]);
+        assert_eq!(serde_err("providers.p.issuer", &e).field, "providers.p.issuer");
     }
 
     #[test]

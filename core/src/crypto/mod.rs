@@ -14,6 +14,10 @@
 //! [`KeyMaterial::fits`] which algorithms it may verify.
 
 pub mod rsa;
+// The on-curve check of the host-only build; compiled in tests too, to be checked against the
+// curve crates.
+#[cfg(any(test, not(feature = "pure-ecdsa")))]
+mod ec_point;
 
 use crate::der::{self, Curve};
 use crate::jws::Alg;
@@ -330,16 +334,14 @@ pub struct EcKey {
 
 #[cfg(not(feature = "pure-ecdsa"))]
 impl EcKey {
-    /// Checks what can be checked without the curve arithmetic: coordinates of the curve's
-    /// length, and not the all-zero encoding (never a point of these curves).
+    /// Checks the key as the curve crates would: coordinates of the curve's length, below the
+    /// field prime, and a point of the curve ([`ec_point`]). A key that fails is refused at
+    /// load, like any unusable key.
     pub fn new(curve: Curve, x: &[u8], y: &[u8]) -> Option<EcKey> {
         if x.len() != curve.field_len() || y.len() != curve.field_len() {
             return None;
         }
-        if x.iter().chain(y).all(|b| *b == 0) {
-            return None;
-        }
-        Some(EcKey { curve })
+        ec_point::on_curve(curve, x, y).then_some(EcKey { curve })
     }
 
     /// The key's curve.
