@@ -404,10 +404,7 @@ impl<O: Observer> Run<'_, '_, O> {
         let checked = key.map(|key| {
             crypto::check(alg, &key.material, key.spki.as_deref(), jws.signing_input.as_bytes(), &jws.signature, self.ctx.host)
         });
-        let path = match checked {
-            Some(crypto::Checked::Valid(path)) => Some(path),
-            _ => None,
-        };
+        let path = checked.and_then(crypto::Checked::path);
         if let Some(key) = key {
             self.obs.step(Step::Signature { provider: p, key, path });
         }

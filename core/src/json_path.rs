@@ -161,15 +161,26 @@ impl Scanner<'_> {
             if !ok {
                 return false;
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return true;
-                }
-                _ => return false,
+            if let Some(done) = self.after_member(b'}') {
+                return done;
             }
+        }
+    }
+
+    /// After a member or element: `,` goes on (`None`); `close` ends the container
+    /// (`Some(true)`); anything else is not JSON (`Some(false)`).
+    fn after_member(&mut self, close: u8) -> Option<bool> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                None
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Some(true)
+            }
+            _ => Some(false),
         }
     }
 
@@ -188,14 +199,8 @@ impl Scanner<'_> {
             if !ok {
                 return false;
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return true;
-                }
-                _ => return false,
+            if let Some(done) = self.after_member(b']') {
+                return done;
             }
             index += 1;
         }

@@ -169,6 +169,16 @@ pub enum Checked {
     NoVerifier,
 }
 
+impl Checked {
+    /// The path that verified a valid signature; `None` otherwise.
+    pub fn path(self) -> Option<Path> {
+        match self {
+            Checked::Valid(path) => Some(path),
+            Checked::Invalid | Checked::NoVerifier => None,
+        }
+    }
+}
+
 /// What the host answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostAnswer {
@@ -211,10 +221,7 @@ pub fn verify(
     sig: &[u8],
     host: Option<&dyn HostVerifier>,
 ) -> Option<Path> {
-    match check(alg, key, spki, signing_input, sig, host) {
-        Checked::Valid(path) => Some(path),
-        Checked::Invalid | Checked::NoVerifier => None,
-    }
+    check(alg, key, spki, signing_input, sig, host).path()
 }
 
 /// [`verify`], telling an invalid signature from one that nothing here can verify.
@@ -323,9 +330,9 @@ impl EcKey {
     }
 }
 
-/// An EC public key for the host alone (built without the `pure-ecdsa` feature): its curve;
-/// the key itself travels as the SubjectPublicKeyInfo [`crate::jwk`] builds, and BoringSSL
-/// checks the point when it imports it.
+/// An EC public key for the host alone (built without the `pure-ecdsa` feature): its curve,
+/// checked at load to be a point of it; the key itself travels as the SubjectPublicKeyInfo
+/// [`crate::jwk`] builds.
 #[cfg(not(feature = "pure-ecdsa"))]
 #[derive(Debug, Clone)]
 pub struct EcKey {
