@@ -200,8 +200,40 @@ def measure(keys, tokens, row, workers):
         env.stop()
 
 
+def leb128(b, i):
+    value = shift = 0
+    while True:
+        byte = b[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def code_stats(path):
+    """(code section bytes, functions, largest function body) of a wasm module: V8's compile
+    memory follows the largest bodies more than the total (BENCHMARKS.md, "Memory")."""
+    b = open(path, "rb").read()
+    i = 8
+    while i < len(b):
+        sid = b[i]
+        size, j = leb128(b, i + 1)
+        if sid == 10:
+            count, k = leb128(b, j)
+            largest = 0
+            for _ in range(count):
+                body, k = leb128(b, k)
+                largest = max(largest, body)
+                k += body
+            return size, count, largest
+        i = j + size
+    return 0, 0, 0
+
+
 def table(results):
     sizes = {m: os.path.getsize(os.path.join(run.WASM, f"{m}.wasm")) for m in ["jwt_filter", "jwks_fetcher", "noop_filter"]}
+    code = {m: code_stats(os.path.join(run.WASM, f"{m}.wasm")) for m in ["jwt_filter", "noop_filter"]}
     lines = [BEGIN, "", "## Memory per Envoy", "",
              f"`make bench-memory` (`bench/memory.py`): one Envoy process per cell, VmRSS after {REQUESTS:,} requests "
              "with distinct valid RS256 tokens (8 keep-alive connections). `allocated`/`heap` are Envoy's `/memory` "
@@ -221,7 +253,9 @@ def table(results):
                          f"{r['allocated']:.1f} / {r['heap_size']:.1f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", f"Modules: `jwt_filter.wasm` {sizes['jwt_filter']:,} bytes, `jwks_fetcher.wasm` "
-                  f"{sizes['jwks_fetcher']:,} bytes, `noop_filter.wasm` {sizes['noop_filter']:,} bytes.", "", END]
+                  f"{sizes['jwks_fetcher']:,} bytes, `noop_filter.wasm` {sizes['noop_filter']:,} bytes. Code: "
+                  + "; ".join(f"`{m}` {c[0]:,} bytes in {c[1]:,} functions, the largest {c[2]:,} bytes"
+                              for m, c in code.items()) + ".", "", END]
     return "\n".join(lines)
 
 

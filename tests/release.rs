@@ -121,8 +121,8 @@ fn leb128(bytes: &[u8], at: &mut usize) -> usize {
     }
 }
 
-/// The custom sections of a wasm module, by name, in order.
-fn custom_sections(wasm: &[u8]) -> Vec<(String, Vec<u8>)> {
+/// The sections of a wasm module: (id, contents), in order.
+fn sections(wasm: &[u8]) -> Vec<(u8, &[u8])> {
     assert_eq!(&wasm[..8], b"\0asm\x01\0\0\0", "a wasm module, version 1");
     let mut at = 8;
     let mut found = Vec::new();
@@ -130,16 +130,37 @@ fn custom_sections(wasm: &[u8]) -> Vec<(String, Vec<u8>)> {
         let id = wasm[at];
         at += 1;
         let size = leb128(wasm, &mut at);
-        let end = at + size;
-        if id == 0 {
-            let mut p = at;
-            let len = leb128(wasm, &mut p);
-            let name = String::from_utf8(wasm[p..p + len].to_vec()).unwrap();
-            found.push((name, wasm[p + len..end].to_vec()));
-        }
-        at = end;
+        found.push((id, &wasm[at..at + size]));
+        at += size;
     }
     found
+}
+
+/// The custom sections of a wasm module, by name, in order.
+fn custom_sections(wasm: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    for (_, body) in sections(wasm).into_iter().filter(|(id, _)| *id == 0) {
+        let mut p = 0;
+        let len = leb128(body, &mut p);
+        let name = String::from_utf8(body[p..p + len].to_vec()).unwrap();
+        found.push((name, body[p + len..].to_vec()));
+    }
+    found
+}
+
+/// The size in bytes of each function body in the code section, in order.
+fn function_body_sizes(wasm: &[u8]) -> Vec<usize> {
+    let code = sections(wasm).into_iter().find(|(id, _)| *id == 10).expect("a code section").1;
+    let mut at = 0;
+    let count = leb128(code, &mut at);
+    let mut sizes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let size = leb128(code, &mut at);
+        sizes.push(size);
+        at += size;
+    }
+    assert_eq!(at, code.len(), "the code section holds exactly its function bodies");
+    sizes
 }
 
 #[test]
@@ -314,4 +335,27 @@ fn sha256sums_cover_the_release() {
     assert!(listed.iter().any(|l| l.ends_with(".tar")), "the image tarball is listed: {listed:?}");
     let changelog = std::fs::read_to_string(dir.join("CHANGELOG.md")).unwrap();
     assert!(changelog.starts_with(&format!("## [{VERSION}]")), "the release's CHANGELOG section:\n{changelog}");
+}
+
+/// Envoy's V8 compiles every function of the module with its optimising compiler when the
+/// module loads, and the compile memory, which Envoy's allocator keeps afterwards, grows with
+/// the largest function bodies far more than with the total code (BENCHMARKS.md, "Memory"):
+/// a new large function, or an optimiser pass that merges functions (wasm-opt does), would
+/// cost every Envoy megabytes. Names: build with `CARGO_PROFILE_RELEASE_STRIP=false` into
+/// another target directory and run `twiggy top`.
+const LARGEST_FUNCTION_BUDGET: usize = 16 * 1024;
+
+#[test]
+fn no_function_body_is_over_the_compile_memory_budget() {
+    for (_, file) in MODULES {
+        let wasm = std::fs::read(module(file)).unwrap();
+        let sizes = function_body_sizes(&wasm);
+        let over: Vec<(usize, usize)> =
+            sizes.iter().copied().enumerate().filter(|&(_, size)| size > LARGEST_FUNCTION_BUDGET).collect();
+        assert!(
+            over.is_empty(),
+            "{file}: function bodies over {LARGEST_FUNCTION_BUDGET} bytes (code-section index, bytes): {over:?}"
+        );
+        assert!(sizes.len() > 100, "{file}: {} functions: not the filter's module?", sizes.len());
+    }
 }
