@@ -17,7 +17,12 @@ sees traffic), then its VmRSS and Envoy's `/memory` admin figures (tcmalloc: `al
 heap, `heap_size` what the allocator holds) are read. The table goes into BENCHMARKS.md
 between the bench-memory markers; everything else in the file is left alone.
 
+Each cell is the median of BENCH_MEMORY_RUNS fresh Envoy processes (default 3), started in turn
+(row after row, then again), so that a slow moment of the machine or the allocator's placement
+in one process does not move a row: single runs of the same build differ by up to ~2 MiB.
+
 Environment: BENCH_MEMORY_REQUESTS (default 2000), BENCH_MEMORY_WORKERS (default "1,4"),
+BENCH_MEMORY_RUNS (default 3),
 BENCH_WASM_DIR (the modules to measure; default target/wasm32-wasip1/release), BENCH_MEMORY_ROWS
 (comma-separated subset of rows, e.g. "noop,filter"; the table needs the full set).
 """
@@ -25,6 +30,7 @@ BENCH_WASM_DIR (the modules to measure; default target/wasm32-wasip1/release), B
 import http.client
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -35,6 +41,7 @@ import run  # noqa: E402  (the throughput bench: Envoy runner, config helpers, p
 
 REQUESTS = int(os.environ.get("BENCH_MEMORY_REQUESTS", "2000"))
 WORKERS = [int(w) for w in os.environ.get("BENCH_MEMORY_WORKERS", "1,4").split(",")]
+RUNS = int(os.environ.get("BENCH_MEMORY_RUNS", "3"))
 PORT = 10000
 JWKS_PATH = "/bench/jwks.json"
 BEGIN = "<!-- bench-memory:begin -->"
@@ -235,7 +242,7 @@ def table(results):
     sizes = {m: os.path.getsize(os.path.join(run.WASM, f"{m}.wasm")) for m in ["jwt_filter", "jwks_fetcher", "noop_filter"]}
     code = {m: code_stats(os.path.join(run.WASM, f"{m}.wasm")) for m in ["jwt_filter", "noop_filter"]}
     lines = [BEGIN, "", "## Memory per Envoy", "",
-             f"`make bench-memory` (`bench/memory.py`): one Envoy process per cell, VmRSS after {REQUESTS:,} requests "
+             f"`make bench-memory` (`bench/memory.py`): each cell is the median of {RUNS} Envoy processes, VmRSS after {REQUESTS:,} requests "
              "with distinct valid RS256 tokens (8 keep-alive connections). `allocated`/`heap` are Envoy's `/memory` "
              "admin figures (tcmalloc's live bytes and the heap it holds). \"Of which at ready\" is the same difference "
              "before the first request: the fixed price of loading the module; the rest is per-token state (the "
@@ -283,10 +290,14 @@ def main():
     try:
         only = os.environ.get("BENCH_MEMORY_ROWS")
         wanted = only.split(",") if only else [row for row, _ in ROWS]
-        for w in WORKERS:
-            for row, _ in ROWS + EXTRA_ROWS:
-                if row in wanted:
-                    results[(row, w)] = measure(keys, tokens, row, w)
+        runs = {}
+        for _ in range(RUNS):
+            for w in WORKERS:
+                for row, _ in ROWS + EXTRA_ROWS:
+                    if row in wanted:
+                        runs.setdefault((row, w), []).append(measure(keys, tokens, row, w))
+        # The median of each figure over the runs.
+        results = {cell: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for cell, rs in runs.items()}
     finally:
         up.stop()
     with open(os.path.join(run.BUILD, "memory.json"), "w") as f:
