@@ -1,5 +1,6 @@
-//! The plugin configuration: a JSON document read with serde (`deny_unknown_fields` at every
-//! level), then checked and compiled once into [`Config`]. Every error names the field it is
+//! The plugin configuration: a JSON document read by a small hand-written reader ([`read`],
+//! serde's rules: `deny_unknown_fields` at every level, and a member given twice is refused), then
+//! checked and compiled once into [`Config`]. Every error names the field it is
 //! about, e.g. `providers.cognito.jwks.cluster: must not be empty`.
 //!
 //! The README's "Configuration reference" documents every field; the defaults are here.
@@ -7,7 +8,6 @@
 use crate::claims::{ClaimRules, CognitoRules, TokenUse};
 use crate::error::ReplyOptions;
 use crate::extract::TokenSource;
-use crate::json_path;
 use crate::jwk::KeySet;
 use crate::output::{Output, UserFormat};
 use crate::policy::{Authz, ClaimCondition, Condition, Subjects};
@@ -16,7 +16,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::mem::take;
 use std::sync::Arc;
+
+mod read;
 
 /// A configuration error: the dotted path of the field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,86 +40,13 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
     Err(ConfigError { field: field.into(), message: message.into() })
 }
 
-/// The hint added to errors inside a requirement, which serde can only call "unknown variant".
+/// The hint added to the reader's errors inside a requirement.
 const REQUIREMENT_FORMS: &str = "one of {\"provider\": name}, {\"any\": [..]}, {\"all\": [..]}, {\"allow_missing\": [..]}, {\"allow_missing_or_failed\": [..]}, \"none\"";
 
-/// Turns a serde error into a [`ConfigError`] whose field is the full path [`locate_err`] found
-/// (`providers.cognito.jwks.refresh_seconds`, `rules[0].match`), extended with the unknown or
-/// missing member serde names.
-fn serde_err(at: &str, e: &serde_json::Error) -> ConfigError {
-    let msg = e.to_string();
-    let mut message = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m).to_string();
-    let at = at.to_string();
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|p| message.strip_prefix(p).and_then(|rest| rest.split_once('`')).map(|(f, _)| f.to_string()));
-    // An unknown field's position already ends in its key; a missing one is reported at its
-    // object, whose own name may be the same word (a provider named `issuer` lacking `issuer`).
-    let missing = message.starts_with("missing field `");
-    let field = match (at.is_empty(), named) {
-        (true, Some(f)) => f,
-        (false, Some(f)) if !missing && (at == f || at.ends_with(&format!(".{f}"))) => at,
-        (false, Some(f)) => format!("{at}.{f}"),
-        (true, None) => "(document)".to_string(),
-        (false, None) => at,
-    };
-    let in_requirement = field.split('.').any(|seg| seg == "requires" || seg == "default_requires");
-    if in_requirement && !message.contains("unknown provider") {
-        message = format!("{message} ({REQUIREMENT_FORMS})");
-    }
-    ConfigError { field, message }
-}
-
-/// The members whose values are enums: serde_json reports a value of the wrong shape there
-/// (not a string or a one-member object) as a syntax error, without naming what it expected.
-const ENUM_FIELDS: [&str; 5] = ["requires", "default_requires", "crypto", "on_keys_unavailable", "token_use"];
-
-/// Any enum: deserializing it from a `Value` gives serde_json's words for a value of the wrong shape.
-#[derive(Deserialize)]
-enum AnyEnum {}
-
-/// The path of the member a serde error from reading `text` is about, and that error's message
-/// (only for a misshapen enum does the message change, to what reading a `Value` says). serde_json
-/// reports where it stopped reading (line, column); [`json_path`] maps that to the member there:
-/// the key just read for unknown and duplicate fields (its object for an unknown variant), the
-/// object just closed for a missing field, otherwise the innermost value at that position (a
-/// type error is reported just after the value, or at the `[`/`{` of a container).
-fn locate_err(text: &[u8], e: &serde_json::Error) -> ConfigError {
-    let at = json_path::offset(text, e.line(), e.column());
-    let spot = json_path::locate(text, at);
-    let innermost = spot.innermost().map(|h| h.path.as_slice()).unwrap_or_default();
-    if e.classify() != serde_json::error::Category::Data {
-        let is_enum =
-            |h: &&json_path::Hit| matches!(h.path.last(), Some(json_path::Seg::Key(k)) if ENUM_FIELDS.contains(&k.as_str()));
-        let Some(hit) = spot.chain.iter().rev().find(is_enum) else {
-            return serde_err(&json_path::format(innermost), e);
-        };
-        let value = text.get(hit.start..hit.end).unwrap_or_default();
-        let reason = match serde_json::from_slice::<Value>(value).and_then(AnyEnum::deserialize) {
-            Err(v) => v,
-            Ok(never) => match never {},
-        };
-        return serde_err(&json_path::format(&hit.path), &reason);
-    }
-    let msg = e.to_string();
-    let path = if msg.starts_with("unknown field") || msg.starts_with("duplicate field") {
-        spot.key.as_deref().unwrap_or(innermost)
-    } else if msg.starts_with("unknown variant") {
-        match &spot.key {
-            Some(k) => k.split_last().map_or(innermost, |(_, parent)| parent),
-            None => innermost,
-        }
-    } else if msg.starts_with("missing field") || msg.starts_with("invalid length") {
-        let closed_here = |h: &&json_path::Hit| h.end == at && matches!(h.first, b'{' | b'[');
-        spot.chain.iter().rev().find(closed_here).map_or(innermost, |h| h.path.as_slice())
-    } else {
-        innermost
-    };
-    serde_err(&json_path::format(path), e)
-}
-
 // ---------------------------------------------------------------------------------------------
-// The document as written.
+// The document as written. The reader ([`read`]) fills these; their serde derives are not used
+// by the filter (so not in the wasm module): they give the JSON Schema (`schema` feature) and the
+// reference the tests compare the reader with.
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -577,13 +507,7 @@ pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8192;
 impl Config {
     /// Parses and checks a configuration document.
     pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| serde_err("", &e))?;
-        if !doc.is_object() {
-            return err("(document)", "must be a JSON object");
-        }
-        drop(doc);
-        let raw: RawConfig = serde_json::from_slice(bytes).map_err(|e| locate_err(bytes, &e))?;
-        compile(raw)
+        compile(read::config(read::document(bytes)?)?)
     }
 
     /// A provider's index by name.
@@ -615,54 +539,31 @@ pub fn json_schema() -> Value {
     schema
 }
 
+// ---------------------------------------------------------------------------------------------
+// Checking and compiling, a small function per section (`#[inline(never)]` where LLVM would
+// merge them back into one large one: V8's compile memory at load follows the largest ones).
+
+#[inline(never)]
 fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
     if raw.providers.is_empty() {
         return err("providers", "at least one provider is required");
     }
-    let realm = raw.realm.unwrap_or_else(|| "envoy".into());
-    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-        return err("realm", "must be non-empty, without quotes, backslashes or control characters");
-    }
+    let realm = realm(raw.realm)?;
     let max_token_bytes = raw.max_token_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BYTES);
     if !(64..=1 << 20).contains(&max_token_bytes) {
         return err("max_token_bytes", "must be between 64 and 1048576");
     }
-    let mut providers = Vec::with_capacity(raw.providers.len());
-    for (name, p) in raw.providers {
-        providers.push(compile_provider(&name, p)?);
-    }
+    let providers = compile_providers(raw.providers)?;
     let names: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
-    let mut rules = Vec::with_capacity(raw.rules.len());
-    for (i, r) in raw.rules.into_iter().enumerate() {
-        rules.push(compile_rule(&format!("rules[{i}]"), r, &names)?);
-    }
-    let default_requires = match raw.default_requires {
-        Some(r) => compile_requirement("default_requires", r, &names)?,
-        None => Requirement::Any((0..providers.len()).collect()),
-    };
+    let (rules, default_requires) = compile_rules(raw.rules, raw.default_requires, &names)?;
     let cache = match raw.cache {
         None => CacheConfig { max_entries: 10_000, max_bytes: 16 << 20 },
         Some(c) => CacheConfig { max_entries: c.max_entries.unwrap_or(10_000), max_bytes: c.max_bytes.unwrap_or(16 << 20) },
     };
-    let mut output_headers: Vec<String> = Vec::new();
-    for p in &providers {
-        for h in p.output.header_names() {
-            if !output_headers.iter().any(|x| x == h) {
-                output_headers.push(h.to_string());
-            }
-        }
-    }
-    for p in &providers {
-        for s in &p.sources {
-            if let TokenSource::Header { name, .. } = s {
-                if output_headers.contains(name) {
-                    return err(format!("providers.{}.from_headers", p.name), format!("{name} is also an output header"));
-                }
-            }
-        }
-    }
+    let output_headers = output_headers(&providers)?;
+    let filter_state = raw.filter_state.unwrap_or(false);
     let authz = providers.iter().map(|p| &p.authz).chain(rules.iter().map(|r| &r.authz));
-    let kept_claims = crate::policy::KeptClaims::new(authz, raw.filter_state.unwrap_or(false));
+    let kept_claims = crate::policy::KeptClaims::new(authz, filter_state);
     Ok(Config {
         providers,
         rules,
@@ -677,10 +578,68 @@ fn compile(raw: RawConfig) -> Result<Config, ConfigError> {
         on_keys_unavailable: raw.on_keys_unavailable.unwrap_or_default(),
         cache,
         crypto: raw.crypto.unwrap_or_default(),
-        filter_state: raw.filter_state.unwrap_or(false),
+        filter_state,
         output_headers,
         kept_claims,
     })
+}
+
+fn realm(raw: Option<String>) -> Result<String, ConfigError> {
+    let realm = raw.unwrap_or_else(|| "envoy".into());
+    if realm.is_empty() || realm.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        return err("realm", "must be non-empty, without quotes, backslashes or control characters");
+    }
+    Ok(realm)
+}
+
+#[inline(never)]
+fn compile_providers(raw: BTreeMap<String, RawProvider>) -> Result<Vec<Provider>, ConfigError> {
+    let mut providers = Vec::with_capacity(raw.len());
+    for (name, p) in raw {
+        providers.push(compile_provider(&name, p)?);
+    }
+    Ok(providers)
+}
+
+/// The rules, and the requirement where none matches (default: any provider).
+#[inline(never)]
+fn compile_rules(
+    raw: Vec<RawRule>,
+    default_requires: Option<RawRequirement>,
+    names: &[String],
+) -> Result<(Vec<Rule>, Requirement), ConfigError> {
+    let mut rules = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        rules.push(compile_rule(&format!("rules[{i}]"), r, names)?);
+    }
+    let default_requires = match default_requires {
+        Some(r) => compile_requirement("default_requires", r, names)?,
+        None => Requirement::Any((0..names.len()).collect()),
+    };
+    Ok((rules, default_requires))
+}
+
+/// Every header any provider writes upstream (each once); none may also carry a token.
+#[inline(never)]
+fn output_headers(providers: &[Provider]) -> Result<Vec<String>, ConfigError> {
+    let mut output_headers: Vec<String> = Vec::new();
+    for p in providers {
+        for h in p.output.header_names() {
+            if !output_headers.iter().any(|x| x == h) {
+                output_headers.push(h.to_string());
+            }
+        }
+    }
+    for p in providers {
+        for s in &p.sources {
+            if let TokenSource::Header { name, .. } = s {
+                if output_headers.contains(name) {
+                    return err(format!("providers.{}.from_headers", p.name), format!("{name} is also an output header"));
+                }
+            }
+        }
+    }
+    Ok(output_headers)
 }
 
 /// The one syntax check for a header name (an RFC 9110 token), lowercased. `pseudo` also
@@ -712,12 +671,93 @@ fn non_empty_list(field: &str, list: &[String]) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigError> {
+/// One provider, section by section (taking the members out of `raw`, so an error drops what
+/// is left of it in one place).
+#[inline(never)]
+fn compile_provider(name: &str, mut raw: RawProvider) -> Result<Provider, ConfigError> {
+    let at = provider_name(name)?;
+    let (issuer, audiences, cognito_rules, keys) = provider_keys(&at, &mut raw)?;
+    let sources = token_sources(&at, raw.from_headers.take(), take(&mut raw.from_params), take(&mut raw.from_cookies))?;
+    let clock_skew = time_limits(&at, raw.clock_skew_seconds, raw.max_lifetime_seconds)?;
+    let output = compile_output(&format!("{at}.output"), raw.output.take())?;
+    let claims = ClaimRules {
+        issuer,
+        audiences,
+        require_exp: raw.require_exp,
+        clock_skew,
+        max_lifetime: raw.max_lifetime_seconds,
+        cognito: cognito_rules,
+    };
+    let subjects = raw.subjects.take().unwrap_or_default();
+    let authz = Authz {
+        groups: take(&mut raw.groups),
+        scopes: take(&mut raw.scopes),
+        subjects: Subjects { exact: subjects.exact, prefixes: subjects.prefixes },
+        claims: Vec::new(),
+    };
+    Ok(Provider { name: name.to_string(), claims, authz, keys, sources, forward: raw.forward, output })
+}
+
+/// Where a provider's errors are (`providers.<name>`); its name must be fit for stats.
+#[inline(never)]
+fn provider_name(name: &str) -> Result<String, ConfigError> {
     let at = format!("providers.{name}");
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return err(&at, "provider names use letters, digits, '_' and '-' (they appear in stats)");
     }
-    let cognito = raw.cognito.as_ref();
+    Ok(at)
+}
+
+/// A provider's issuer, audiences, Cognito checks and keys.
+#[inline(never)]
+fn provider_keys(at: &str, raw: &mut RawProvider) -> Result<(String, Vec<String>, Option<CognitoRules>, KeySource), ConfigError> {
+    let issuer = provider_issuer(at, raw.issuer.take(), raw.cognito.as_ref())?;
+    let (audiences, cognito_rules) = audiences(at, raw.audiences.take(), raw.allow_any_audience, raw.cognito.as_ref())?;
+    let keys = compile_jwks(&format!("{at}.jwks"), raw.jwks.take(), &issuer, raw.cognito.as_ref())?;
+    Ok((issuer, audiences, cognito_rules, keys))
+}
+
+/// The accepted audiences and, for a Cognito pool, its client and token-use checks.
+#[inline(never)]
+fn audiences(
+    at: &str,
+    raw: Option<Vec<String>>,
+    allow_any_audience: bool,
+    cognito: Option<&RawCognito>,
+) -> Result<(Vec<String>, Option<CognitoRules>), ConfigError> {
+    let audiences = raw.unwrap_or_default();
+    if audiences.iter().any(String::is_empty) {
+        return err(format!("{at}.audiences"), "must not contain empty strings");
+    }
+    let rules = match cognito {
+        None if audiences.is_empty() && !allow_any_audience => {
+            return err(
+                format!("{at}.audiences"),
+                "required: list the accepted audiences, or set allow_any_audience: true to skip the check",
+            );
+        }
+        None => None,
+        Some(c) => Some(cognito_rules(at, c)?),
+    };
+    Ok((audiences, rules))
+}
+
+/// The clock skew (default 60 s, at most an hour); a maximum lifetime must be positive.
+#[inline(never)]
+fn time_limits(at: &str, clock_skew_seconds: Option<u64>, max_lifetime_seconds: Option<u64>) -> Result<u64, ConfigError> {
+    let clock_skew = clock_skew_seconds.unwrap_or(60);
+    if clock_skew > 3600 {
+        return err(format!("{at}.clock_skew_seconds"), "must be at most 3600");
+    }
+    if max_lifetime_seconds == Some(0) {
+        return err(format!("{at}.max_lifetime_seconds"), "must be positive");
+    }
+    Ok(clock_skew)
+}
+
+/// The provider's issuer: as written, or derived from its Cognito pool (both: they must agree).
+#[inline(never)]
+fn provider_issuer(at: &str, issuer: Option<String>, cognito: Option<&RawCognito>) -> Result<String, ConfigError> {
     if let Some(c) = cognito {
         let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok(&c.region) {
@@ -728,7 +768,7 @@ fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigErro
         }
     }
     let derived_issuer = cognito.map(|c| format!("https://cognito-idp.{}.amazonaws.com/{}", c.region, c.user_pool_id));
-    let issuer = match (raw.issuer, &derived_issuer) {
+    let issuer = match (issuer, &derived_issuer) {
         (Some(i), Some(d)) if &i != d => {
             return err(format!("{at}.issuer"), format!("does not match the Cognito pool's issuer {d}"));
         }
@@ -739,60 +779,45 @@ fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigErro
     if issuer.is_empty() || issuer.chars().any(char::is_whitespace) {
         return err(format!("{at}.issuer"), "must be a non-empty string without whitespace");
     }
-    let audiences = raw.audiences.unwrap_or_default();
-    if audiences.iter().any(String::is_empty) {
-        return err(format!("{at}.audiences"), "must not contain empty strings");
+    Ok(issuer)
+}
+
+#[inline(never)]
+fn cognito_rules(at: &str, c: &RawCognito) -> Result<CognitoRules, ConfigError> {
+    let client_ids = c.client_ids.clone().unwrap_or_default();
+    if client_ids.iter().any(String::is_empty) {
+        return err(format!("{at}.cognito.client_ids"), "must not contain empty strings");
     }
-    let cognito_rules = match cognito {
-        None => {
-            if audiences.is_empty() && !raw.allow_any_audience {
-                return err(
-                    format!("{at}.audiences"),
-                    "required: list the accepted audiences, or set allow_any_audience: true to skip the check",
-                );
-            }
-            None
-        }
-        Some(c) => {
-            let client_ids = c.client_ids.clone().unwrap_or_default();
-            if client_ids.iter().any(String::is_empty) {
-                return err(format!("{at}.cognito.client_ids"), "must not contain empty strings");
-            }
-            if client_ids.is_empty() && !c.allow_any_client {
-                return err(
-                    format!("{at}.cognito.client_ids"),
-                    "required: list the app client ids, or set allow_any_client: true to skip the check",
-                );
-            }
-            Some(CognitoRules {
-                token_use: match c.token_use {
-                    RawTokenUse::Access => TokenUse::Access,
-                    RawTokenUse::Id => TokenUse::Id,
-                    RawTokenUse::Any => TokenUse::Any,
-                },
-                client_ids,
-            })
-        }
+    if client_ids.is_empty() && !c.allow_any_client {
+        return err(
+            format!("{at}.cognito.client_ids"),
+            "required: list the app client ids, or set allow_any_client: true to skip the check",
+        );
+    }
+    let token_use = match c.token_use {
+        RawTokenUse::Access => TokenUse::Access,
+        RawTokenUse::Id => TokenUse::Id,
+        RawTokenUse::Any => TokenUse::Any,
     };
-    let keys = compile_jwks(&format!("{at}.jwks"), raw.jwks, &issuer, cognito)?;
-    let mut sources = Vec::new();
-    match raw.from_headers {
-        None => sources.push(TokenSource::bearer()),
-        Some(hs) => {
-            for (i, h) in hs.into_iter().enumerate() {
-                let name = check_header_name(&format!("{at}.from_headers[{i}].name"), &h.name)?;
-                let prefix = h.prefix.unwrap_or_default().trim().to_string();
-                sources.push(TokenSource::Header { name, prefix });
-            }
-        }
-    }
-    for (i, p) in raw.from_params.into_iter().enumerate() {
+    Ok(CognitoRules { token_use, client_ids })
+}
+
+/// Where a provider's tokens are looked for, in order: headers, parameters, cookies.
+#[inline(never)]
+fn token_sources(
+    at: &str,
+    headers: Option<Vec<RawHeaderSource>>,
+    params: Vec<String>,
+    cookies: Vec<String>,
+) -> Result<Vec<TokenSource>, ConfigError> {
+    let mut sources = header_sources(at, headers)?;
+    for (i, p) in params.into_iter().enumerate() {
         if p.is_empty() || p.contains(['&', '=', '?', '#']) {
             return err(format!("{at}.from_params[{i}]"), "must be a plain parameter name");
         }
         sources.push(TokenSource::Param(p));
     }
-    for (i, c) in raw.from_cookies.into_iter().enumerate() {
+    for (i, c) in cookies.into_iter().enumerate() {
         if c.is_empty() || c.contains([';', '=', ' ']) {
             return err(format!("{at}.from_cookies[{i}]"), "must be a plain cookie name");
         }
@@ -801,72 +826,95 @@ fn compile_provider(name: &str, raw: RawProvider) -> Result<Provider, ConfigErro
     if sources.is_empty() {
         return err(format!("{at}.from_headers"), "no token source left (add a header, parameter or cookie)");
     }
-    let clock_skew = raw.clock_skew_seconds.unwrap_or(60);
-    if clock_skew > 3600 {
-        return err(format!("{at}.clock_skew_seconds"), "must be at most 3600");
-    }
-    if raw.max_lifetime_seconds == Some(0) {
-        return err(format!("{at}.max_lifetime_seconds"), "must be positive");
-    }
-    let subjects = raw.subjects.unwrap_or_default();
-    let output = compile_output(&format!("{at}.output"), raw.output)?;
-    Ok(Provider {
-        name: name.to_string(),
-        claims: ClaimRules {
-            issuer,
-            audiences,
-            require_exp: raw.require_exp,
-            clock_skew,
-            max_lifetime: raw.max_lifetime_seconds,
-            cognito: cognito_rules,
-        },
-        authz: Authz {
-            groups: raw.groups,
-            scopes: raw.scopes,
-            subjects: Subjects { exact: subjects.exact, prefixes: subjects.prefixes },
-            claims: Vec::new(),
-        },
-        keys,
-        sources,
-        forward: raw.forward,
-        output,
-    })
+    Ok(sources)
 }
 
+#[inline(never)]
+fn header_sources(at: &str, headers: Option<Vec<RawHeaderSource>>) -> Result<Vec<TokenSource>, ConfigError> {
+    let Some(hs) = headers else { return Ok(vec![TokenSource::bearer()]) };
+    let mut sources = Vec::with_capacity(hs.len());
+    for (i, h) in hs.into_iter().enumerate() {
+        let name = check_header_name(&format!("{at}.from_headers[{i}].name"), &h.name)?;
+        let prefix = h.prefix.unwrap_or_default().trim().to_string();
+        sources.push(TokenSource::Header { name, prefix });
+    }
+    Ok(sources)
+}
+
+#[inline(never)]
 fn compile_jwks(at: &str, raw: Option<RawJwks>, issuer: &str, cognito: Option<&RawCognito>) -> Result<KeySource, ConfigError> {
     let Some(raw) = raw else {
         return err(at, "missing (give inline keys, or a cluster to fetch them from)");
     };
-    if let Some(inline) = raw.inline {
-        if raw.cluster.is_some() || raw.path.is_some() || raw.authority.is_some() || raw.discovery {
-            return err(format!("{at}.inline"), "inline keys cannot be combined with cluster, path, authority or discovery");
-        }
-        let text = match inline {
-            Value::String(s) => s.into_bytes(),
-            other => other.to_string().into_bytes(),
-        };
-        let set = KeySet::parse(&text).map_err(|e| ConfigError { field: format!("{at}.inline"), message: e.to_string() })?;
-        return Ok(KeySource::Inline(Arc::new(set)));
+    if raw.inline.is_some() {
+        return inline_keys(at, raw);
     }
-    let Some(cluster) = raw.cluster else {
+    let Some(cluster) = raw.cluster.clone() else {
         return err(format!("{at}.cluster"), "missing (the Envoy cluster that reaches the JWKS endpoint, or use inline)");
     };
     if cluster.is_empty() || cluster.chars().any(char::is_control) {
         return err(format!("{at}.cluster"), "must not be empty");
     }
+    let (authority, path, discovery_path) = jwks_endpoint(at, &raw, issuer, cognito)?;
+    let remote = RemoteJwks {
+        cluster,
+        authority,
+        path,
+        discovery_path,
+        timeout_ms: raw.timeout_ms.unwrap_or(5000),
+        refresh_seconds: raw.refresh_seconds.unwrap_or(600),
+        max_stale_seconds: raw.max_stale_seconds.unwrap_or(86_400),
+        kid_miss_penalty_seconds: raw.kid_miss_penalty_seconds.unwrap_or(10),
+        kid_miss_wait_ms: raw.kid_miss_wait_ms.unwrap_or(3000),
+        max_bytes: raw.max_bytes.unwrap_or(256 << 10),
+    };
+    jwks_limits(at, &remote)?;
+    Ok(KeySource::Remote(remote))
+}
+
+/// Keys written in the configuration: a JWKS object, or a string holding one.
+#[inline(never)]
+fn inline_keys(at: &str, raw: RawJwks) -> Result<KeySource, ConfigError> {
+    if raw.cluster.is_some() || raw.path.is_some() || raw.authority.is_some() || raw.discovery {
+        return err(format!("{at}.inline"), "inline keys cannot be combined with cluster, path, authority or discovery");
+    }
+    let text = match raw.inline {
+        Some(Value::String(s)) => s.into_bytes(),
+        other => other.unwrap_or_default().to_string().into_bytes(),
+    };
+    let set = KeySet::parse(&text).map_err(|e| ConfigError { field: format!("{at}.inline"), message: e.to_string() })?;
+    Ok(KeySource::Inline(Arc::new(set)))
+}
+
+/// Where a remote JWKS is asked for: the authority, and its path or the discovery document's.
+#[inline(never)]
+fn jwks_endpoint(
+    at: &str,
+    raw: &RawJwks,
+    issuer: &str,
+    cognito: Option<&RawCognito>,
+) -> Result<(String, Option<String>, Option<String>), ConfigError> {
     let issuer_host = issuer
         .strip_prefix("https://")
         .or_else(|| issuer.strip_prefix("http://"))
         .map(|rest| rest.split('/').next().unwrap_or_default().to_string());
     let issuer_path =
         issuer_host.as_ref().and_then(|h| issuer.split_once(h.as_str()).map(|(_, p)| p.trim_end_matches('/').to_string()));
-    let authority = match raw.authority.or(issuer_host) {
-        Some(a) if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') => a,
-        _ => {
-            return err(format!("{at}.authority"), "missing or invalid (a host[:port]; derived from an https issuer when absent)")
-        }
-    };
-    let (path, discovery_path) = match (raw.path, cognito, raw.discovery) {
+    let authority = jwks_authority(at, raw.authority.clone().or(issuer_host))?;
+    let (path, discovery_path) = jwks_path(at, raw, issuer_path, cognito)?;
+    Ok((authority, path, discovery_path))
+}
+
+/// The JWKS path: as written, derived from the Cognito pool, or found by discovery (the path
+/// of the issuer's discovery document then).
+#[inline(never)]
+fn jwks_path(
+    at: &str,
+    raw: &RawJwks,
+    issuer_path: Option<String>,
+    cognito: Option<&RawCognito>,
+) -> Result<(Option<String>, Option<String>), ConfigError> {
+    let (path, discovery_path) = match (raw.path.clone(), cognito, raw.discovery) {
         (Some(_), _, true) => return err(format!("{at}.discovery"), "give either path or discovery, not both"),
         (Some(p), _, false) => (Some(p), None),
         (None, Some(c), false) => (Some(format!("/{}/.well-known/jwks.json", c.user_pool_id)), None),
@@ -881,18 +929,19 @@ fn compile_jwks(at: &str, raw: Option<RawJwks>, issuer: &str, cognito: Option<&R
             return err(format!("{at}.path"), "must start with '/' and contain no whitespace");
         }
     }
-    let remote = RemoteJwks {
-        cluster,
-        authority,
-        path,
-        discovery_path,
-        timeout_ms: raw.timeout_ms.unwrap_or(5000),
-        refresh_seconds: raw.refresh_seconds.unwrap_or(600),
-        max_stale_seconds: raw.max_stale_seconds.unwrap_or(86_400),
-        kid_miss_penalty_seconds: raw.kid_miss_penalty_seconds.unwrap_or(10),
-        kid_miss_wait_ms: raw.kid_miss_wait_ms.unwrap_or(3000),
-        max_bytes: raw.max_bytes.unwrap_or(256 << 10),
-    };
+    Ok((path, discovery_path))
+}
+
+#[inline(never)]
+fn jwks_authority(at: &str, authority: Option<String>) -> Result<String, ConfigError> {
+    match authority {
+        Some(a) if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') => Ok(a),
+        _ => err(format!("{at}.authority"), "missing or invalid (a host[:port]; derived from an https issuer when absent)"),
+    }
+}
+
+#[inline(never)]
+fn jwks_limits(at: &str, remote: &RemoteJwks) -> Result<(), ConfigError> {
     if !(1..=60_000).contains(&remote.timeout_ms) {
         return err(format!("{at}.timeout_ms"), "must be between 1 and 60000");
     }
@@ -908,16 +957,32 @@ fn compile_jwks(at: &str, raw: Option<RawJwks>, issuer: &str, cognito: Option<&R
     if !(1024..=16 << 20).contains(&remote.max_bytes) {
         return err(format!("{at}.max_bytes"), "must be between 1024 and 16777216");
     }
-    Ok(KeySource::Remote(remote))
+    Ok(())
 }
 
+#[inline(never)]
 fn compile_output(at: &str, raw: Option<RawOutput>) -> Result<Output, ConfigError> {
     let Some(raw) = raw else { return Ok(Output::default()) };
-    let user_header = match raw.user_header {
-        Some(h) => Some(check_header_name(&format!("{at}.user_header"), &h)?),
-        None => None,
-    };
-    let user_format = match (raw.user_claims, raw.user_claim) {
+    let user_header = optional_header(at, "user_header", raw.user_header)?;
+    let user_format = user_format(at, raw.user_claims, raw.user_claim)?;
+    let claim_headers = claim_headers(at, raw.claim_headers)?;
+    let payload_header = optional_header(at, "payload_header", raw.payload_header)?;
+    let out = Output { user_header, user_format, claim_headers, payload_header };
+    output_names(at, &out)?;
+    Ok(out)
+}
+
+#[inline(never)]
+fn optional_header(at: &str, member: &str, name: Option<String>) -> Result<Option<String>, ConfigError> {
+    match name {
+        Some(h) => check_header_name(&format!("{at}.{member}"), &h).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[inline(never)]
+fn user_format(at: &str, user_claims: Option<Vec<String>>, user_claim: Option<String>) -> Result<UserFormat, ConfigError> {
+    Ok(match (user_claims, user_claim) {
         (Some(_), Some(_)) => return err(format!("{at}.user_claim"), "set user_claims or user_claim, not both"),
         (Some(list), None) => {
             non_empty_list(&format!("{at}.user_claims"), &list)?;
@@ -926,20 +991,25 @@ fn compile_output(at: &str, raw: Option<RawOutput>) -> Result<Output, ConfigErro
         (None, Some(c)) if c.is_empty() => return err(format!("{at}.user_claim"), "must not be empty"),
         (None, Some(c)) => UserFormat::Claim(c),
         (None, None) => UserFormat::AllClaims,
-    };
+    })
+}
+
+#[inline(never)]
+fn claim_headers(at: &str, raw: BTreeMap<String, String>) -> Result<Vec<(String, String)>, ConfigError> {
     let mut claim_headers = Vec::new();
-    for (h, claim) in raw.claim_headers {
+    for (h, claim) in raw {
         let name = check_header_name(&format!("{at}.claim_headers.{h}"), &h)?;
         if claim.is_empty() {
             return err(format!("{at}.claim_headers.{h}"), "claim must not be empty");
         }
         claim_headers.push((name, claim));
     }
-    let payload_header = match raw.payload_header {
-        Some(h) => Some(check_header_name(&format!("{at}.payload_header"), &h)?),
-        None => None,
-    };
-    let out = Output { user_header, user_format, claim_headers, payload_header };
+    Ok(claim_headers)
+}
+
+/// Each output header is written once, and none is `authorization` or a pseudo-header.
+#[inline(never)]
+fn output_names(at: &str, out: &Output) -> Result<(), ConfigError> {
     let names: Vec<&str> = out.header_names().collect();
     for (i, n) in names.iter().enumerate() {
         if names.iter().skip(i + 1).any(|m| m == n) {
@@ -949,7 +1019,7 @@ fn compile_output(at: &str, raw: Option<RawOutput>) -> Result<Output, ConfigErro
             return err(at, format!("header {n} cannot be an output header"));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn provider_ids(at: &str, list: &[String], names: &[String]) -> Result<Vec<ProviderId>, ConfigError> {
@@ -966,6 +1036,7 @@ fn provider_ids(at: &str, list: &[String], names: &[String]) -> Result<Vec<Provi
         .collect()
 }
 
+#[inline(never)]
 fn compile_requirement(at: &str, raw: RawRequirement, names: &[String]) -> Result<Requirement, ConfigError> {
     Ok(match raw {
         RawRequirement::Provider(p) => Requirement::Any(provider_ids(&format!("{at}.provider"), &[p], names)?),
@@ -979,8 +1050,20 @@ fn compile_requirement(at: &str, raw: RawRequirement, names: &[String]) -> Resul
     })
 }
 
+#[inline(never)]
 fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, ConfigError> {
-    let m = raw.when;
+    let when = compile_match(at, raw.when)?;
+    let requires = compile_requirement(&format!("{at}.requires"), raw.requires, names)?;
+    let claims = claim_conditions(at, raw.claims)?;
+    let authz = Authz { groups: raw.groups, scopes: raw.scopes, subjects: Subjects::default(), claims };
+    if !authz.is_empty() && matches!(requires, Requirement::None) {
+        return err(format!("{at}.requires"), "\"none\" cannot be combined with groups, scopes or claims");
+    }
+    Ok(Rule { when, requires, authz })
+}
+
+#[inline(never)]
+fn compile_match(at: &str, m: RawMatch) -> Result<Match, ConfigError> {
     let path = match (m.prefix, m.exact, m.regex) {
         (Some(p), None, None) => PathMatch::Prefix(p),
         (None, Some(e), None) => PathMatch::Exact(e),
@@ -990,8 +1073,14 @@ fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, Config
         _ => return err(format!("{at}.match"), "give exactly one of prefix, exact or regex"),
     };
     let methods = m.methods.iter().map(|x| x.to_ascii_uppercase()).collect();
-    let mut headers = Vec::new();
-    for (i, h) in m.headers.into_iter().enumerate() {
+    let headers = header_matches(at, m.headers)?;
+    Ok(Match { path, methods, headers })
+}
+
+#[inline(never)]
+fn header_matches(at: &str, raw: Vec<RawHeaderMatch>) -> Result<Vec<(String, HeaderMatch)>, ConfigError> {
+    let mut headers = Vec::with_capacity(raw.len());
+    for (i, h) in raw.into_iter().enumerate() {
         let hat = format!("{at}.match.headers[{i}]");
         let name = header_name_syntax(&format!("{hat}.name"), &h.name, true)?;
         let cond = match (h.exact, h.prefix, h.present) {
@@ -1002,9 +1091,13 @@ fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, Config
         };
         headers.push((name, cond));
     }
-    let requires = compile_requirement(&format!("{at}.requires"), raw.requires, names)?;
+    Ok(headers)
+}
+
+#[inline(never)]
+fn claim_conditions(at: &str, raw: Vec<RawCondition>) -> Result<Vec<ClaimCondition>, ConfigError> {
     let mut claims = Vec::new();
-    for (i, c) in raw.claims.into_iter().enumerate() {
+    for (i, c) in raw.into_iter().enumerate() {
         let cat = format!("{at}.claims[{i}]");
         if c.path.is_empty() {
             return err(format!("{cat}.path"), "must not be empty");
@@ -1016,11 +1109,7 @@ fn compile_rule(at: &str, raw: RawRule, names: &[String]) -> Result<Rule, Config
         };
         claims.push(ClaimCondition { path: c.path, condition });
     }
-    let authz = Authz { groups: raw.groups, scopes: raw.scopes, subjects: Subjects::default(), claims };
-    if !authz.is_empty() && matches!(requires, Requirement::None) {
-        return err(format!("{at}.requires"), "\"none\" cannot be combined with groups, scopes or claims");
-    }
-    Ok(Rule { when: Match { path, methods, headers }, requires, authz })
+    Ok(claims)
 }
 
 #[cfg(test)]
@@ -1109,11 +1198,15 @@ mod tests {
 
     #[test]
     fn a_missing_field_is_named_under_its_object_even_when_the_object_has_its_name() {
-        use serde::de::Error as _;
-        let e = serde_json::Error::missing_field("issuer");
-        assert_eq!(serde_err("providers.issuer", &e).field, "providers.issuer.issuer");
-        let e = serde_json::Error::unknown_field("issuer", &["x"]);
-        assert_eq!(serde_err("providers.p.issuer", &e).field, "providers.p.issuer");
+        let mut v = cognito();
+        v["providers"]["region"] = json!({"cognito": {"user_pool_id": "us-east-1_Abc", "token_use": "id"}});
+        assert_eq!(field(&v), "providers.region.cognito.region");
+        let mut v = cognito();
+        v["providers"]["issuer"] = json!({"issuer": 5});
+        assert_eq!(field(&v), "providers.issuer.issuer");
+        let mut v = cognito();
+        v["providers"]["p"] = json!({"p": 5});
+        assert_eq!(message(&v), "invalid configuration: providers.p.p: unknown field `p`, expected one of `issuer`, `cognito`, `audiences`, `allow_any_audience`, `jwks`, `from_headers`, `from_params`, `from_cookies`, `forward`, `require_exp`, `clock_skew_seconds`, `max_lifetime_seconds`, `subjects`, `groups`, `scopes`, `output`");
     }
 
     #[test]
@@ -1201,8 +1294,15 @@ mod tests {
         }
         let e = located(&with("/rules/1/claims/0/path", json!(5)));
         assert_eq!(e.to_string(), "invalid configuration: rules[1].claims[0].path: invalid type: integer `5`, expected a string");
+        // serde also reads a struct from an array of its fields in order; the reader (as the
+        // JSON Schema) wants an object.
         let e = located(&with("/rules/1", json!([])));
-        assert_eq!(e.message, "invalid length 0, expected struct RawRule with 5 elements");
+        assert_eq!(e.message, "invalid type: sequence, expected struct RawRule");
+        let e = located(&with("/providers/cognito/output", json!([null, null, "sub"])));
+        assert_eq!(
+            e.to_string(),
+            "invalid configuration: providers.cognito.output: invalid type: sequence, expected struct RawOutput"
+        );
     }
 
     #[test]
@@ -1278,6 +1378,26 @@ mod tests {
     }
 
     #[test]
+    fn a_member_given_twice_is_refused_at_any_depth_also_in_maps_and_values() {
+        // serde_json's `Value` and serde's maps keep the last one silently; the reader refuses
+        // every one (the derived structs did, with these words).
+        for (text, field) in [
+            (r#"{"providers": {"p": {"issuer": "https://i"}, "p": {"issuer": "https://j"}}}"#, "providers.p"),
+            (r#"{"providers": {}, "providers": {}}"#, "providers"),
+            (r#"{"rules": [{}, {"match": {"prefix": "/", "prefix": "/a"}}]}"#, "rules[1].match.prefix"),
+            (
+                r#"{"providers": {"p": {"output": {"claim_headers": {"x-a": "a", "x-a": "b"}}}}}"#,
+                "providers.p.output.claim_headers.x-a",
+            ),
+            (r#"{"providers": {"p": {"jwks": {"inline": {"keys": [], "keys": []}}}}}"#, "providers.p.jwks.inline.keys"),
+        ] {
+            let e = Config::parse(text.as_bytes()).unwrap_err();
+            let key = field.rsplit(['.', ']']).next().unwrap();
+            assert_eq!((e.field.as_str(), e.message), (field, format!("duplicate field `{key}`")), "{text}");
+        }
+    }
+
+    #[test]
     fn syntax_errors_and_other_documents_are_the_documents() {
         for text in ["", "{", "{\"providers\": }", "{} x", "[]", "5", "null", "\"s\"", "{\"a\": 1e999}"] {
             assert_eq!(Config::parse(text.as_bytes()).unwrap_err().field, "(document)", "{text:?}");
@@ -1346,5 +1466,162 @@ mod tests {
         assert_eq!(c.reply.unavailable_status, 401);
         assert_eq!(c.crypto, CryptoMode::PureRust);
         assert_eq!(c.cache.max_entries, 0);
+    }
+
+    /// The derived `Deserialize` of the `Raw*` types (what the filter used before the reader):
+    /// the compiled configuration's `Debug`, or the error (serde's, without its position).
+    fn derived(bytes: &[u8]) -> Result<String, String> {
+        match serde_json::from_slice::<RawConfig>(bytes) {
+            Ok(raw) => compile(raw).map(|c| format!("{c:?}")).map_err(|e| e.to_string()),
+            Err(e) => {
+                let m = e.to_string();
+                Err(format!("serde: {}", m.rsplit_once(" at line ").map_or(m.as_str(), |(m, _)| m)))
+            }
+        }
+    }
+
+    /// Every value of `v` with its JSON pointer.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                m.iter().for_each(|(k, x)| pointers(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out))
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| pointers(x, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+        out.push(at);
+    }
+
+    fn seeds() -> Vec<Value> {
+        let jwks = testkit::jwks(&[&testkit::rsa_a()]);
+        let mut full = with("/debug", json!(true));
+        full["$schema"] = json!("s");
+        full["realm"] = json!("r");
+        full["max_token_bytes"] = json!(4096);
+        full["bypass_cors_preflight"] = json!(false);
+        full["on_keys_unavailable"] = json!("unauthenticated");
+        full["cache"] = json!({"max_entries": 5, "max_bytes": 100000});
+        full["crypto"] = json!({"auto": null});
+        full["filter_state"] = json!(true);
+        full["default_requires"] = json!({"allow_missing_or_failed": ["cognito", "o"]});
+        full["providers"]["cognito"]["cognito"]["allow_any_client"] = json!(false);
+        full["providers"]["o"] = json!({
+            "issuer": "https://o.example/t/", "audiences": ["a", "b"], "allow_any_audience": false,
+            "jwks": {"cluster": "o", "authority": "o.example", "discovery": true, "timeout_ms": 100, "refresh_seconds": 60,
+                     "max_stale_seconds": 600, "kid_miss_penalty_seconds": 5, "kid_miss_wait_ms": 10, "max_bytes": 4096},
+            "from_headers": [{"name": "x-token"}, {"name": "authorization", "prefix": "Bearer"}],
+            "from_params": ["t"], "from_cookies": ["c"], "forward": false, "require_exp": false,
+            "clock_skew_seconds": 5, "max_lifetime_seconds": 3600, "subjects": {"exact": ["s"], "prefixes": ["p"]},
+            "groups": ["g"], "scopes": ["s"],
+            "output": {"user_header": null, "user_claims": ["sub"], "claim_headers": {"x-s": "sub"}, "payload_header": "x-p"}
+        });
+        let rules = full["rules"].as_array_mut().unwrap();
+        rules.push(json!({"match": {"regex": "/r.*", "methods": ["get"], "headers": [{"name": "x", "prefix": "a"}, {"name": "y", "exact": "b"}]},
+            "requires": {"all": ["o"]}, "groups": ["g"], "scopes": ["s"], "claims": [{"path": "a.b", "contains": "x"}]}));
+        rules.push(json!({"match": {"exact": "/e"}, "requires": {"provider": "o"}}));
+        let inline = json!({
+            "providers": {"i": {"issuer": "https://i", "allow_any_audience": true, "jwks": {"inline": jwks},
+                                "output": {"user_claim": "sub", "user_header": "x-u"}}},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"allow_missing": ["i"]}}],
+            "on_keys_unavailable": "401", "crypto": "pure_rust"
+        });
+        vec![full, inline, cognito()]
+    }
+
+    #[test]
+    fn the_reader_accepts_and_refuses_what_the_derived_deserialize_did() {
+        let values = [
+            json!(null),
+            json!(true),
+            json!(0),
+            json!(7),
+            json!(-1),
+            json!(1.5),
+            json!(5_000_000_000u64),
+            json!("x"),
+            json!(""),
+            json!("none"),
+            json!("any"),
+            json!([]),
+            json!(["x"]),
+            json!([{}]),
+            json!({}),
+            json!({"x": 1}),
+            json!({"none": null}),
+            json!({"any": ["cognito"]}),
+            json!({"provider": "o"}),
+            json!({"auto": 1}),
+            json!({"a": 1, "b": 2}),
+            json!({"auto": null, "b": 2}),
+            json!({"provider": 5, "x": 1}),
+            json!("503"),
+            json!("pure_rust"),
+            json!(1000.0),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!([null]),
+            json!({"name": "x"}),
+            json!({"path": "p", "equals": null}),
+        ];
+        let (mut cases, mut same_error) = (0, 0);
+        let mut check = |v: &Value| {
+            let text = v.to_string();
+            let hand = Config::parse(text.as_bytes()).map(|c| format!("{c:?}")).map_err(|e| e.to_string());
+            let old = derived(text.as_bytes());
+            cases += 1;
+            match (&hand, &old) {
+                // serde's positional form of a struct (an array of its fields) is refused.
+                (Err(h), _) if h.contains("invalid type: sequence, expected struct Raw") => {}
+                (Ok(h), Ok(o)) => assert_eq!(h, o, "{text}"),
+                (Err(h), Err(o)) if o.starts_with("serde: ") => {
+                    // The same words as serde, but for the hint on requirements, and where the
+                    // derived reading of text stopped at an enum's or the document's shape (the
+                    // filter then re-read that value as a `Value`, as the reader does).
+                    let forms = format!(" ({REQUIREMENT_FORMS})");
+                    let message = h.split_once(": ").and_then(|(_, rest)| rest.split_once(": ")).map_or("", |(_, m)| m);
+                    let serde = o.trim_start_matches("serde: ");
+                    if serde != "expected value" && !h.contains("(document)") {
+                        assert_eq!(message.trim_end_matches(&forms), serde, "{text}");
+                        same_error += 1;
+                    }
+                }
+                (Err(h), Err(o)) => assert_eq!(h, o, "{text}"),
+                _ => panic!("{text}: reader {hand:?}, derived {old:?}"),
+            }
+        };
+        for seed in seeds() {
+            check(&seed);
+            let mut paths = Vec::new();
+            pointers(&seed, String::new(), &mut paths);
+            for p in &paths {
+                let (parent, last) = p.rsplit_once('/').unwrap_or(("", ""));
+                for x in &values {
+                    let mut v = seed.clone();
+                    match v.pointer_mut(p) {
+                        Some(slot) => *slot = x.clone(),
+                        None => continue,
+                    }
+                    check(&v);
+                }
+                let mut v = seed.clone();
+                match v.pointer_mut(parent) {
+                    Some(Value::Object(o)) => {
+                        o.remove(&last.replace("~1", "/").replace("~0", "~"));
+                    }
+                    Some(Value::Array(a)) => {
+                        a.remove(last.parse::<usize>().unwrap());
+                    }
+                    _ => continue,
+                }
+                check(&v);
+                let mut v = seed.clone();
+                if let Some(Value::Object(o)) = v.pointer_mut(p) {
+                    o.insert("zz".into(), json!(1));
+                    check(&v);
+                }
+            }
+        }
+        eprintln!("{cases} cases, {same_error} read errors with serde's exact message");
+        assert!(cases > 5_000, "{cases}");
     }
 }

@@ -25,7 +25,6 @@ pub mod der;
 pub mod error;
 pub mod extract;
 pub mod json;
-pub mod json_path;
 pub mod jwk;
 pub mod jws;
 pub mod lifecycle;

@@ -10,8 +10,15 @@
 //!
 //! `<sid>` is the FNV-1a-64 hash of the source identity in hex, so the filter and the fetcher
 //! find the same keys without sharing provider names.
+//!
+//! The records are written with serde's derived `Serialize` and read back by hand ([`decode_keys`],
+//! [`FetchState::decode`]) with the derived reading's rules (absent members default, unknown ones
+//! are ignored, a mistyped or repeated one makes the record unreadable): serde's derived visitors
+//! are large functions in the wasm module, and V8 compiles each at load.
 
-use serde::{Deserialize, Serialize};
+use crate::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Prefix of every key this project writes.
 pub const PREFIX: &str = "jwt-filter/v1";
@@ -42,7 +49,8 @@ pub fn state_key(sid: &str) -> String {
 }
 
 /// Metadata stored in front of the JWKS bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 pub struct KeysMeta {
     /// When these keys were fetched (milliseconds since the epoch).
     pub fetched_at_ms: u64,
@@ -62,12 +70,34 @@ pub fn encode_keys(meta: &KeysMeta, jwks: &[u8]) -> Vec<u8> {
 pub fn decode_keys(bytes: &[u8]) -> Option<(KeysMeta, &[u8])> {
     let nl = bytes.iter().position(|b| *b == b'\n')?;
     let (head, rest) = bytes.split_at(nl);
-    let meta = serde_json::from_slice(head).ok()?;
+    let m = json::parse_object(head).ok()?;
+    let meta = KeysMeta { fetched_at_ms: member_u64(&m, "fetched_at_ms")??, changed_at_ms: member_u64(&m, "changed_at_ms")?? };
     Some((meta, rest.get(1..)?))
 }
 
+/// A member that must be an unsigned integer: `None` if it is something else, `Some(None)` if it
+/// is absent.
+#[inline(never)]
+fn member_u64(m: &Map<String, Value>, key: &str) -> Option<Option<u64>> {
+    match m.get(key) {
+        None => Some(None),
+        Some(v) => v.as_u64().map(Some),
+    }
+}
+
+/// A member that must be a string: `None` if it is something else, `Some(None)` if it is absent.
+#[inline(never)]
+fn member_string(m: &Map<String, Value>, key: &str) -> Option<Option<String>> {
+    match m.get(key) {
+        None => Some(None),
+        Some(Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    }
+}
+
 /// The fetch schedule of one source, shared by every participant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[serde(default)]
 pub struct FetchState {
     /// Who holds the fetch lease ("" when free).
@@ -99,7 +129,29 @@ pub struct FetchState {
 impl FetchState {
     /// Decodes a state record; a missing or unreadable record is a fresh state.
     pub fn decode(bytes: Option<&[u8]>) -> FetchState {
-        bytes.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default()
+        bytes.and_then(Self::read).unwrap_or_default()
+    }
+
+    fn read(bytes: &[u8]) -> Option<FetchState> {
+        let m = json::parse_object(bytes).ok()?;
+        let mut s = FetchState::default();
+        let num = |key: &str, field: &mut u64| member_u64(&m, key).map(|v| *field = v.unwrap_or(*field));
+        let text = |key: &str, field: &mut String| member_string(&m, key).map(|v| *field = v.unwrap_or_default());
+        text("lease_holder", &mut s.lease_holder)?;
+        num("lease_until_ms", &mut s.lease_until_ms)?;
+        num("next_fetch_ms", &mut s.next_fetch_ms)?;
+        let mut failures = 0;
+        num("failures", &mut failures)?;
+        s.failures = u32::try_from(failures).ok()?;
+        text("last_error", &mut s.last_error)?;
+        num("last_success_ms", &mut s.last_success_ms)?;
+        num("last_attempt_ms", &mut s.last_attempt_ms)?;
+        num("refetch_requested_ms", &mut s.refetch_requested_ms)?;
+        num("last_kid_refetch_ms", &mut s.last_kid_refetch_ms)?;
+        num("service_until_ms", &mut s.service_until_ms)?;
+        text("discovered_path", &mut s.discovered_path)?;
+        num("attempts", &mut s.attempts)?;
+        Some(s)
     }
 
     /// Encodes a state record.
@@ -121,6 +173,7 @@ impl FetchState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn fnv_is_stable() {
@@ -142,5 +195,57 @@ mod tests {
         assert_eq!(FetchState::decode(Some(&s.encode())), s);
         assert_eq!(FetchState::decode(Some(b"garbage")), FetchState::default());
         assert!(s.leased(9) && !s.leased(10));
+    }
+
+    /// The reading by hand and serde's derived one agree on every record: the written ones, and
+    /// ones with members removed, retyped, repeated, unknown, or not objects at all.
+    #[test]
+    fn decoding_matches_the_derived_deserialize() {
+        let full = FetchState {
+            lease_holder: "w\"1".into(),
+            lease_until_ms: 1,
+            next_fetch_ms: 2,
+            failures: 3,
+            last_error: "é".into(),
+            last_success_ms: 4,
+            last_attempt_ms: 5,
+            refetch_requested_ms: 6,
+            last_kid_refetch_ms: 7,
+            service_until_ms: 8,
+            discovered_path: "/k".into(),
+            attempts: u64::MAX,
+        };
+        let Value::Object(base) = serde_json::to_value(&full).unwrap() else { panic!() };
+        let meta = serde_json::to_value(KeysMeta { fetched_at_ms: 9, changed_at_ms: 10 }).unwrap();
+        let values = [json!(null), json!(-1), json!(1.5), json!(5), json!(4_294_967_296u64), json!("x"), json!([]), json!({})];
+        let mut texts: Vec<String> = vec!["".into(), "[]".into(), "{} x".into(), "5".into(), "{}".into()];
+        for record in [Value::Object(base.clone()), meta] {
+            let Value::Object(m) = record else { panic!() };
+            texts.push(Value::Object(m.clone()).to_string());
+            for key in m.keys() {
+                let mut less = m.clone();
+                less.remove(key);
+                texts.push(Value::Object(less).to_string());
+                for x in &values {
+                    let mut other = m.clone();
+                    other.insert(key.clone(), x.clone());
+                    texts.push(Value::Object(other).to_string());
+                }
+                let text = Value::Object(m.clone()).to_string();
+                texts.push(format!("{{\"{key}\":0,{}", text.trim_start_matches('{')));
+            }
+            let mut more = m.clone();
+            more.insert("later".into(), json!({"a": [1]}));
+            texts.push(Value::Object(more).to_string());
+        }
+        for text in &texts {
+            let state = FetchState::decode(Some(text.as_bytes()));
+            let derived: FetchState = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(state, derived, "{text}");
+            let keys = decode_keys(format!("{text}\nJWKS").as_bytes()).map(|(m, _)| m);
+            assert_eq!(keys, serde_json::from_str::<KeysMeta>(text).ok(), "{text}");
+        }
+        assert_eq!(FetchState::decode(Some(&full.encode())), full);
+        assert!(texts.len() > 100);
     }
 }
