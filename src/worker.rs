@@ -97,6 +97,15 @@ pub fn send_fault(host: &mut dyn FilterHost, fault: Fault) {
     send(host, &error::fault_reply(fault), fault.reason());
 }
 
+/// Refuses a request whose headers the host would not hand over (`what`: read or decode).
+#[cold]
+#[inline(never)]
+fn headers_fault(host: &mut dyn FilterHost, what: &str) -> Verdict {
+    log::error!("jwt-filter: cannot {what} request headers; refusing the request");
+    send_fault(host, Fault::Headers);
+    Verdict::Stop
+}
+
 impl Worker {
     /// Builds the worker state for a configuration, at host time `now_ns`.
     pub fn new(config: Config, root_context_id: u32, now_ns: u64) -> Worker {
@@ -140,6 +149,7 @@ impl Worker {
 
     /// Loads keys already published (a reload finds them at once) and drops cache entries of
     /// sources whose keys changed. Returns whether any source's keys changed.
+    #[inline(never)]
     pub fn refresh_keys(&mut self, host: &dyn FilterHost, now_ms: u64) -> bool {
         let changed = self.keys.poll_at(now_ms, host.store(), &mut self.metrics);
         self.sync_cache();
@@ -205,14 +215,10 @@ impl Worker {
     /// Handles the request of the current HTTP context.
     pub fn handle(&mut self, host: &mut dyn FilterHost, context_id: u32, attempt: Attempt) -> Verdict {
         let Some(raw) = host.request_headers() else {
-            log::error!("jwt-filter: cannot read request headers; refusing the request");
-            send_fault(host, Fault::Headers);
-            return Verdict::Stop;
+            return headers_fault(host, "read");
         };
         let Some(headers) = abi::decode_map(&raw) else {
-            log::error!("jwt-filter: cannot decode request headers; refusing the request");
-            send_fault(host, Fault::Headers);
-            return Verdict::Stop;
+            return headers_fault(host, "decode");
         };
         for h in &self.config.output_headers {
             if headers.iter().any(|(n, _)| n == h) {
@@ -228,20 +234,8 @@ impl Worker {
         if policy::recheck_keys(&outcome) && self.refresh_keys(&*host, now_ms) {
             outcome = self.authenticate(&*host, &req, now_ms);
         }
-        if policy::unknown_kid(&outcome) {
-            let waited = self.state.wait_for_keys(
-                attempt,
-                context_id,
-                &outcome.kid_misses,
-                &self.keys.provider_source,
-                &mut self.keys.coordinator,
-                now_ms,
-                host.store(),
-            );
-            if let Some(ms) = waited {
-                log::debug!("jwt-filter: unknown kid; request {context_id} waits for a JWKS refetch (up to {ms} ms)");
-                return Verdict::Stop;
-            }
+        if policy::unknown_kid(&outcome) && self.wait_for_kid(&*host, context_id, attempt, &outcome, now_ms) {
+            return Verdict::Stop;
         }
         match outcome.decision {
             Ok(allow) => self.apply_allow(host, &allow),
@@ -249,6 +243,36 @@ impl Worker {
         }
     }
 
+    /// Parks a request whose token names an unknown `kid` until a JWKS refetch, when one may
+    /// bring the key; false when it should be judged now.
+    // Out of line, like `authenticate` and `apply_deny`: inlined into `handle` they made a
+    // 3.8 KB function, and V8's compile memory follows the largest functions (issue 13).
+    #[inline(never)]
+    fn wait_for_kid(
+        &mut self,
+        host: &dyn FilterHost,
+        context_id: u32,
+        attempt: Attempt,
+        outcome: &authn::Outcome,
+        now_ms: u64,
+    ) -> bool {
+        let waited = self.state.wait_for_keys(
+            attempt,
+            context_id,
+            &outcome.kid_misses,
+            &self.keys.provider_source,
+            &mut self.keys.coordinator,
+            now_ms,
+            host.store(),
+        );
+        if let Some(ms) = waited {
+            log::debug!("jwt-filter: unknown kid; request {context_id} waits for a JWKS refetch (up to {ms} ms)");
+            return true;
+        }
+        false
+    }
+
+    #[inline(never)]
     fn authenticate(&mut self, host: &dyn FilterHost, req: &RequestView<'_>, now_ms: u64) -> authn::Outcome {
         let config = Rc::clone(&self.config);
         let view = View { config: &config, keys: &self.keys, now_ms };
@@ -285,13 +309,7 @@ impl Worker {
             self.metrics.bump(how);
         }
         if allow.pass != Pass::Authenticated {
-            if let Pass::FailedAllowed(e) = &allow.pass {
-                log::debug!("jwt-filter: token refused ({e}) but the rule allows failures");
-            }
-            self.metrics.count(&metrics::name(&[allow.pass.reason()]));
-        }
-        if allow.pass == Pass::KeysUnavailableAllowed {
-            self.metrics.count(&metrics::name(&["keys_unavailable"]));
+            self.count_unverified(&allow.pass);
         }
         if self.config.filter_state {
             crate::state::record_allow(host, &self.config, allow);
@@ -299,6 +317,19 @@ impl Worker {
         Verdict::Continue
     }
 
+    /// Counts (and logs) a request let through without a verified token.
+    #[inline(never)]
+    fn count_unverified(&mut self, pass: &Pass) {
+        if let Pass::FailedAllowed(e) = pass {
+            log::debug!("jwt-filter: token refused ({e}) but the rule allows failures");
+        }
+        self.metrics.count(&metrics::name(&[pass.reason()]));
+        if *pass == Pass::KeysUnavailableAllowed {
+            self.metrics.count(&metrics::name(&["keys_unavailable"]));
+        }
+    }
+
+    #[inline(never)]
     fn apply_deny(&mut self, host: &mut dyn FilterHost, deny: &Deny, req: &RequestView<'_>) -> Verdict {
         let denial = deny.error.denial;
         let label = provider_label(&self.config, deny.provider).to_string();

@@ -222,7 +222,16 @@ impl AuthError {
     /// A refusal with a detail. The detail is sanitised: control characters are escaped and it
     /// is cut to 120 characters, so hostile input cannot forge log lines.
     pub fn with(denial: Denial, detail: impl AsRef<str>) -> Self {
-        AuthError { denial, detail: sanitize(detail.as_ref(), 120) }
+        Self::with_str(denial, detail.as_ref())
+    }
+
+    /// The one body of [`AuthError::with`], out of line: refusals are the cold path, and
+    /// inlining the sanitising loop into every caller made the request-path functions large
+    /// (issue 13: V8's compile memory follows the largest functions).
+    #[cold]
+    #[inline(never)]
+    fn with_str(denial: Denial, detail: &str) -> Self {
+        AuthError { denial, detail: sanitize(detail, 120) }
     }
 }
 
@@ -298,19 +307,33 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
         ReplyClass::Unavailable => (opts.unavailable_status, None),
         ReplyClass::ServerError => (500, None),
     };
+    if let Some(header) = challenge(d, code, opts, retry_after) {
+        headers.push(header);
+    }
+    Reply { status, headers, body: body(err, code, opts.debug) }
+}
+
+// `challenge` and `body` stay out of line: inlined into `reply` they made a 2.1 KB function,
+// and V8's compile memory follows the largest functions (issue 13).
+
+/// The `Retry-After` or `WWW-Authenticate` header of a reply, if it has one.
+#[inline(never)]
+fn challenge(d: Denial, code: Option<&str>, opts: &ReplyOptions, retry_after: u64) -> Option<(&'static str, String)> {
     match (d.class(), code) {
-        (ReplyClass::Unavailable, None) => {
-            headers.push(("retry-after", retry_after.max(1).to_string()));
-        }
-        (ReplyClass::ServerError, _) => {}
-        (_, None) => {
-            headers.push(("www-authenticate", format!("Bearer realm=\"{}\"", opts.realm)));
-        }
-        (_, Some(code)) => headers.push((
+        (ReplyClass::Unavailable, None) => Some(("retry-after", retry_after.max(1).to_string())),
+        (ReplyClass::ServerError, _) => None,
+        (_, None) => Some(("www-authenticate", format!("Bearer realm=\"{}\"", opts.realm))),
+        (_, Some(code)) => Some((
             "www-authenticate",
             format!("Bearer realm=\"{}\", error=\"{}\", error_description=\"{}\"", opts.realm, code, d.description()),
         )),
     }
+}
+
+/// The JSON body of a reply.
+#[inline(never)]
+fn body(err: &AuthError, code: Option<&str>, debug: bool) -> String {
+    let d = err.denial;
     let error = code.unwrap_or(match d.class() {
         ReplyClass::Unavailable => "temporarily_unavailable",
         ReplyClass::ServerError => "server_error",
@@ -319,13 +342,13 @@ pub fn reply(err: &AuthError, opts: &ReplyOptions, retry_after: u64) -> Reply {
     let mut body = serde_json::Map::new();
     body.insert("error".into(), error.into());
     body.insert("error_description".into(), d.description().into());
-    if opts.debug {
+    if debug {
         body.insert("reason".into(), d.reason().into());
         if !err.detail.is_empty() {
             body.insert("detail".into(), err.detail.clone().into());
         }
     }
-    Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
+    serde_json::Value::Object(body).to_string()
 }
 
 /// A request the filter cannot judge because of its own state, not the token: no [`Denial`]
