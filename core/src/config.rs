@@ -1306,6 +1306,15 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_in_member_names_are_escaped_in_errors() {
+        // Member names from the document are quoted in the path and the message, which Envoy logs.
+        let e = located(&with("/providers/cognito/jwks/a\nb\u{1b}", json!("c")));
+        assert_eq!(e.field, "providers.cognito.jwks.a\\nb\\u{1b}");
+        assert!(e.message.starts_with("unknown field `a\\nb\\u{1b}`, expected one of"), "{}", e.message);
+        assert!(!e.to_string().chars().any(char::is_control));
+    }
+
+    #[test]
     fn unknown_and_missing_fields_name_the_member_at_any_depth() {
         let e = located(&with("/providers/cognito/jwks/clustr", json!("c")));
         assert_eq!(

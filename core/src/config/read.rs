@@ -4,7 +4,9 @@
 //! at load). Every error names the member it is about by its full path.
 //!
 //! The text is first read into a [`Value`] that refuses a member given twice (serde_json's own
-//! `Value` keeps the last silently), then each `Raw*` type takes its members in document order.
+//! `Value` keeps the last silently), then each `Raw*` type takes its members in name order (serde_json's map keeps them
+//! sorted; the derived reader went in document order, so when a document has two errors, the
+//! one named may differ).
 //! Each reader is its own small function (`#[inline(never)]`), so none grows large.
 
 use super::{
@@ -20,7 +22,16 @@ use std::fmt;
 type R<T> = Result<T, ConfigError>;
 
 fn fail(field: &str, message: String) -> ConfigError {
-    ConfigError { field: field.to_string(), message }
+    ConfigError { field: printable(field), message: printable(&message) }
+}
+
+/// Control characters escaped (`\n`, `\u{1b}`): paths and messages quote member names from the
+/// document, and they end up in Envoy's log.
+fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,7 +279,7 @@ fn opt<T>(at: &str, v: Value, some: fn(&str, Value) -> R<T>) -> R<Option<T>> {
 // Structs and enums.
 
 /// The members of a struct (`deny_unknown_fields`): each known one goes to `member` with its
-/// index in `fields` and its path, in document order; an unknown one is refused; then the
+/// index in `fields` and its path, in name order; an unknown one is refused; then the
 /// first of the `required` fields (a bit per index) that is absent is named.
 fn members(
     at: &str,
@@ -302,8 +313,8 @@ fn members(
 
 /// An enum as the filter always read it: a string names a variant, an object of one member
 /// names it and gives its content. The variant's index and content, and whether the object had
-/// more members: the caller refuses that after reading the content (serde reads the first member
-/// before it sees a second).
+/// more members: the caller refuses that after reading the content, as serde did (it reads the
+/// first member before it sees a second; here "first" is first by name).
 fn variant(at: &str, v: Value, names: &[&str]) -> R<(usize, Option<Value>, bool)> {
     let (name, content, more) = match v {
         Value::String(s) => (s, None, false),

@@ -366,7 +366,8 @@ fn finished_state(
     rand: u64,
 ) -> FetchState {
     let mut st = FetchState::decode(bytes);
-    st.attempts += 1;
+    // Read from shared data, which another module version (or a faulty one) may have written.
+    st.attempts = st.attempts.saturating_add(1);
     match failed {
         None => {
             st.failures = 0;
@@ -419,5 +420,13 @@ mod tests {
         assert_eq!((st.lease_holder.as_str(), st.lease_until_ms), ("other", 9_000));
         let fresh = finished_state(None, Some(FailReason::Status), "me", 0, 60_000, 7);
         assert_eq!((fresh.failures, fresh.attempts), (1, 1));
+    }
+
+    #[test]
+    fn finished_state_saturates_counters_read_from_shared_data() {
+        let worn = FetchState { attempts: u64::MAX, failures: u32::MAX, ..FetchState::default() }.encode();
+        let st = finished_state(Some(&worn), Some(FailReason::Status), "me", 1_000, 60_000, 7);
+        assert_eq!((st.attempts, st.failures), (u64::MAX, u32::MAX));
+        assert!(st.next_fetch_ms > 1_000);
     }
 }
