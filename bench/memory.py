@@ -285,7 +285,6 @@ def main():
     run.sh(run.TOKENS_BIN, str(REQUESTS), path)
     with open(path) as f:
         tokens = [line.strip() for line in f if line.strip()]
-    results = {}
     up = run.Envoy("mem-upstream", upstream_config(keys), 1, admin=run.UPSTREAM_ADMIN)
     try:
         only = os.environ.get("BENCH_MEMORY_ROWS")

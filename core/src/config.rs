@@ -524,8 +524,9 @@ impl Config {
     }
 }
 
-/// The JSON Schema of the configuration document, generated from the types serde reads it with,
-/// so it cannot drift from what `on_configure` accepts (`jwt-filter schema`).
+/// The JSON Schema of the configuration document, generated from the `Raw*` types
+/// (`jwt-filter schema`). `on_configure` reads the document with `read.rs`, and the differential
+/// test below holds that reader to these types' derived one, so the two cannot drift apart.
 #[cfg(feature = "schema")]
 pub fn json_schema() -> Value {
     let mut schema = schemars::schema_for!(RawConfig).to_value();

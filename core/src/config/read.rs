@@ -10,8 +10,9 @@
 //! Each reader is its own small function (`#[inline(never)]`), so none grows large.
 
 use super::{
-    ConfigError, CryptoMode, RawCache, RawCognito, RawCondition, RawConfig, RawHeaderMatch, RawHeaderSource, RawJwks, RawMatch,
-    RawOutput, RawProvider, RawRequirement, RawRule, RawSubjects, RawTokenUse, UnavailableMode, REQUIREMENT_FORMS,
+    default_user_header, ConfigError, CryptoMode, RawCache, RawCognito, RawCondition, RawConfig, RawHeaderMatch, RawHeaderSource,
+    RawJwks, RawMatch, RawOutput, RawProvider, RawRequirement, RawRule, RawSubjects, RawTokenUse, UnavailableMode,
+    REQUIREMENT_FORMS,
 };
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -645,7 +646,7 @@ fn jwks(at: &str, v: Value) -> R<RawJwks> {
 #[inline(never)]
 fn output(at: &str, v: Value) -> R<RawOutput> {
     let mut raw = RawOutput {
-        user_header: Some("x-current-user".to_string()),
+        user_header: default_user_header(),
         user_claims: None,
         user_claim: None,
         claim_headers: BTreeMap::new(),
