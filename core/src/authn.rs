@@ -280,7 +280,7 @@ impl<O: Observer> Run<'_, '_, O> {
             let candidates: Vec<ProviderId> =
                 ps.iter().copied().filter(|p| cfg.providers.get(*p).is_some_and(|pr| pr.sources.contains(f.source))).collect();
             match self.verify_token(f.token, &candidates) {
-                Ok(identity) => {
+                Ok((identity, user)) => {
                     let provider = cfg.providers.get(identity.provider);
                     if let Some(authz) = rule_authz {
                         self.authz(identity.provider, true, authz, &identity.verified.claims)?;
@@ -295,6 +295,7 @@ impl<O: Observer> Run<'_, '_, O> {
                             _ => {}
                         }
                     }
+                    allow.add_headers.extend(user);
                     allow.add_headers.extend(identity.verified.headers.iter().cloned());
                     allow.identities.push(identity);
                     return Ok(());
@@ -309,7 +310,9 @@ impl<O: Observer> Run<'_, '_, O> {
         Err(first_err.unwrap_or_else(|| Failure::new(Denial::Missing.into(), ps.first().copied().filter(|_| ps.len() == 1))))
     }
 
-    fn verify_token(&mut self, token: &str, candidates: &[ProviderId]) -> Result<Identity, Failure> {
+    /// A verified identity, and its user header when that is the token's payload (not among
+    /// the identity's rendered headers).
+    fn verify_token(&mut self, token: &str, candidates: &[ProviderId]) -> Result<(Identity, Option<(String, String)>), Failure> {
         let cfg = self.ctx.config;
         let now = self.ctx.now;
         if token.len() > cfg.max_token_bytes {
@@ -326,7 +329,8 @@ impl<O: Observer> Run<'_, '_, O> {
                     self.obs.step(Step::CacheHit { provider: *p });
                     v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
                     self.authz(*p, false, &provider.authz, &v.claims)?;
-                    return Ok(Identity { provider: *p, verified: v, how: How::Cached });
+                    let user = if v.user_from_payload { provider.output.user_from_token(token) } else { None };
+                    return Ok((Identity { provider: *p, verified: v, how: How::Cached }, user));
                 }
             }
         }
@@ -375,7 +379,7 @@ impl<O: Observer> Run<'_, '_, O> {
         jws: &jws::Jws<'_>,
         digest: Option<cache::TokenDigest>,
         now: u64,
-    ) -> Result<Identity, Failure> {
+    ) -> Result<(Identity, Option<(String, String)>), Failure> {
         let cfg = self.ctx.config;
         let Some(provider) = cfg.providers.get(p) else {
             return Err(Failure::new(Denial::UnknownIssuer.into(), None));
@@ -434,16 +438,19 @@ impl<O: Observer> Run<'_, '_, O> {
         let times: Times = checked.map_err(|e| Failure::new(e, Some(p)))?;
         // Headers are rendered from every claim; only the claims read later are kept, alike
         // for this request and the cached ones.
+        let user = provider.output.user_from_payload(&jws.payload);
         let verified = Rc::new(Verified {
-            headers: provider.output.headers(&jws.claims, jws.payload_b64),
+            headers: provider.output.headers(&jws.claims, jws.payload_b64, user.is_none()),
+            user_from_payload: user.is_some(),
             claims: cfg.kept_claims.filter(&jws.claims),
             times,
         });
+        let user = user.and_then(|v| Some((provider.output.user_header.clone()?, v)));
         if let Some(d) = digest {
             self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
         }
         self.authz(p, false, &provider.authz, &verified.claims)?;
-        Ok(Identity { provider: p, verified, how: How::Verified(path) })
+        Ok((Identity { provider: p, verified, how: How::Verified(path) }, user))
     }
 
     fn authz(&mut self, p: ProviderId, rule: bool, authz: &Authz, claims: &dyn crate::policy::Claims) -> Result<(), Failure> {
@@ -546,6 +553,36 @@ mod tests {
         let again = t.bearer("/api", &tok).decision.unwrap();
         assert_eq!(again.identities[0].how, How::Cached);
         assert_eq!(again.add_headers, allow.add_headers);
+    }
+
+    #[test]
+    fn the_user_header_is_the_payload_as_signed_when_compact_else_rendered() {
+        let key = testkit::rsa_a();
+        let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, key.kid);
+        let claims = access();
+        // Issuer order (not sorted), an escape kept as written.
+        let mut compact = String::from("{");
+        for (i, (k, v)) in claims.as_object().unwrap().iter().rev().enumerate() {
+            compact += &format!("{}{}:{}", if i > 0 { "," } else { "" }, Value::from(k.as_str()), v);
+        }
+        compact = compact.replacen("andrew", "andr\\u0065w", 1) + "}";
+        let spaced = serde_json::to_string_pretty(&claims).unwrap();
+        for (payload, want) in [(compact.clone(), compact.clone()), (spaced, serde_json::to_string(&claims).unwrap())] {
+            let mut t = T::new(json!({}));
+            let tok = key.token_raw("RS256", header.as_bytes(), payload.as_bytes());
+            let miss = t.bearer("/", &tok).decision.unwrap();
+            let hit = t.bearer("/", &tok).decision.unwrap();
+            assert_eq!(hit.identities[0].how, How::Cached);
+            assert_eq!(miss.add_headers, vec![("x-current-user".to_string(), want.clone())], "{payload}");
+            assert_eq!(hit.add_headers, miss.add_headers);
+            let user: Value = serde_json::from_str(&want).unwrap();
+            assert_eq!(user["username"], "andrew");
+        }
+        // The cached entry does not keep a copy of the payload.
+        let mut t = T::new(json!({}));
+        let tok = key.token_raw("RS256", header.as_bytes(), compact.as_bytes());
+        t.bearer("/", &tok).decision.unwrap();
+        assert!(t.cache.bytes() < tok.len() + compact.len(), "{} bytes", t.cache.bytes());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The verified-token cache of one worker: tokens whose signature and claims were checked,
-//! keyed by (provider, a 64-bit digest of the whole token), and each entry holds the token
+//! keyed by (provider, a 64-bit digest of the token's signature end), and each entry holds the token
 //! itself, which a hit must equal byte for byte. Bounded in entries and bytes, evicted by a
 //! CLOCK sweep (an LRU approximation with O(1) hits).
 //!
@@ -23,13 +23,20 @@ use std::rc::Rc;
 /// A 64-bit digest of a token (the map key; hits also compare the token itself).
 pub type TokenDigest = u64;
 
-/// Digest of a token: a multiply-rotate hash over 8-byte words (64-bit arithmetic is native in
-/// WebAssembly).
+/// How many bytes at the end of a token [`digest`] reads.
+const DIGEST_TAIL: usize = 32;
+
+/// Digest of a token: its length and its last 32 bytes, which are signature bytes (192 bits
+/// of base64url). An issuer's signatures differ throughout, so that spreads the keys as well as
+/// hashing the whole token would, at a fixed cost (hashing all of a ~900-byte token was a third
+/// of a cache hit). A client can repeat a valid token's tail with another payload: that token
+/// finds the entry, fails the comparison, and its signature check fails; it is never stored.
 pub fn digest(token: &str) -> TokenDigest {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let bytes = token.as_bytes();
-    let mut h = bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
+    let tail = bytes.get(bytes.len().saturating_sub(DIGEST_TAIL)..).unwrap_or_default();
+    let mut h = (bytes.len() as u64).wrapping_mul(K);
+    let mut words = tail.chunks_exact(8);
     for w in &mut words {
         let mut b = [0u8; 8];
         b.copy_from_slice(w);
@@ -39,6 +46,23 @@ pub fn digest(token: &str) -> TokenDigest {
         h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
     }
     h ^ (h >> 29)
+}
+
+/// Whether two tokens are equal, compared eight bytes at a time: WebAssembly's `memcmp`
+/// (compiler-builtins) compares one byte at a time, and a hit compares the whole token.
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words = x.by_ref().zip(y.by_ref()).all(|(p, q)| {
+        let (mut u, mut v) = ([0u8; 8], [0u8; 8]);
+        u.copy_from_slice(p);
+        v.copy_from_slice(q);
+        u64::from_ne_bytes(u) == u64::from_ne_bytes(v)
+    });
+    words && x.remainder() == y.remainder()
 }
 
 /// Longest an entry lives when its token has no `exp`, seconds.
@@ -52,6 +76,9 @@ pub struct Verified {
     pub claims: KeptValues,
     /// Upstream headers, rendered once (from all claims).
     pub headers: Vec<(String, String)>,
+    /// The user header is the token's payload ([`crate::output::Output::user_from_payload`]),
+    /// not among `headers`: a hit decodes it from the token, which it compared anyway.
+    pub user_from_payload: bool,
     /// `exp` and `nbf`, re-checked on every hit.
     pub times: Times,
 }
@@ -176,7 +203,7 @@ impl TokenCache {
         let key = (provider, digest);
         let (usable, stale) = match self.map.get_mut(&key) {
             None => (None, false),
-            Some(slot) if &*slot.token != token => (None, false),
+            Some(slot) if !same(&slot.token, token) => (None, false),
             Some(slot) if slot.generation == generation && now < slot.expires_at => {
                 slot.referenced = true;
                 (Some(slot.value.clone()), false)
@@ -285,6 +312,7 @@ mod tests {
         Rc::new(Verified {
             claims: crate::policy::KeptClaims::new([], true).filter(json!({"sub":"u"}).as_object().unwrap()),
             headers: vec![("x-current-user".into(), "{\"sub\":\"u\"}".into())],
+            user_from_payload: false,
             times: Times { exp, nbf: None },
         })
     }
@@ -354,6 +382,26 @@ mod tests {
         assert!(c.get(0, "real", 42, 1, 1).is_some(), "the real entry is untouched");
         assert_ne!(digest("abc"), digest("abd"));
         assert_ne!(digest(""), digest("\0"));
+        // A payload swapped in front of a real signature: same digest, still a miss.
+        let real = format!("{}.{}.{}", "h".repeat(20), "p".repeat(300), "s".repeat(342));
+        let forged = real.replacen("ppp", "pPp", 1);
+        assert_eq!(digest(&real), digest(&forged));
+        c.insert(0, &real, digest(&real), 1, 0, 0, v(Some(1000)));
+        assert!(c.get(0, &forged, digest(&forged), 1, 1).is_none());
+        assert!(c.get(0, &real, digest(&real), 1, 1).is_some());
+    }
+
+    #[test]
+    fn tokens_compare_in_words_and_in_the_tail() {
+        let t = "abcdefgh".repeat(10) + "xyz";
+        assert!(same(&t, &t.clone()));
+        for i in 0..t.len() {
+            let mut b = t.clone().into_bytes();
+            b[i] ^= 1;
+            assert!(!same(&t, std::str::from_utf8(&b).unwrap()), "byte {i}");
+        }
+        assert!(!same(&t, &t[..t.len() - 1]));
+        assert!(same("", ""));
     }
 
     #[test]

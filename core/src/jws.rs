@@ -90,6 +90,8 @@ pub struct Jws<'a> {
     pub signing_input: &'a str,
     /// The base64url payload segment, as received (for the payload header).
     pub payload_b64: &'a str,
+    /// The decoded payload: the JSON text `claims` were parsed from.
+    pub payload: Vec<u8>,
     /// The decoded signature.
     pub signature: Vec<u8>,
 }
@@ -108,9 +110,15 @@ pub fn parse(token: &str, max_len: usize) -> Result<Jws<'_>, AuthError> {
     if token.len() > max_len {
         return Err(too_large(token.len(), max_len));
     }
-    if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-        return Err(malformed("characters outside base64url"));
-    }
+    // The base64url decoder checks each segment's alphabet, so a stray character is looked for
+    // only once a step has failed, to name it: a scan of every token cost ~1 µs per request.
+    parse_segments(token).map_err(|e| match token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+        true => e,
+        false => malformed("characters outside base64url"),
+    })
+}
+
+fn parse_segments(token: &str) -> Result<Jws<'_>, AuthError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(malformed("not three segments"));
@@ -125,7 +133,7 @@ pub fn parse(token: &str, max_len: usize) -> Result<Jws<'_>, AuthError> {
     if signature.is_empty() {
         return Err(AuthError::with(Denial::BadSignature, "empty signature"));
     }
-    Ok(Jws { header, claims, signing_input, payload_b64: p, signature })
+    Ok(Jws { header, claims, signing_input, payload_b64: p, payload, signature })
 }
 
 // The refusals and the header checks stay out of line: inlined into `parse` they made a 2.2 KB
@@ -233,7 +241,10 @@ mod tests {
             format!("{h}%2E{p}.c2ln"),
             format!("{h}.{p}.c2ln\n"),
         ] {
-            assert_eq!(parse(&t, 8192).unwrap_err().denial, Denial::Malformed, "{t:?}");
+            let e = parse(&t, 8192).unwrap_err();
+            assert_eq!(e.denial, Denial::Malformed, "{t:?}");
+            let stray = t.bytes().any(|b| !b.is_ascii_alphanumeric() && !b"-_.".contains(&b));
+            assert_eq!(e.detail == "characters outside base64url", stray, "{t:?}: {}", e.detail);
         }
         assert_eq!(parse(&format!("{h}.{p}."), 8192).unwrap_err().denial, Denial::BadSignature);
     }

@@ -71,13 +71,34 @@ impl Output {
             .chain(self.payload_header.iter().map(String::as_str))
     }
 
-    /// The headers to add for a verified token. Values that cannot be header values are
-    /// skipped (JSON rendering escapes control characters, so the user header never is).
-    pub fn headers(&self, claims: &Map<String, Value>, payload_b64: &str) -> Vec<(String, String)> {
+    /// The user header's value when it is the token's payload as signed: all claims asked for,
+    /// and the payload compact JSON (no whitespace between its tokens) that is safe as a header
+    /// value. That is what issuers send. The payload holds every claim, in the issuer's order
+    /// and spelling; rendering it again would give the same claims and cost the time of a
+    /// serialisation, and a cached token would have to keep the copy (a third of an entry).
+    pub fn user_from_payload(&self, payload: &[u8]) -> Option<String> {
+        if self.user_header.is_none() || self.user_format != UserFormat::AllClaims || !compact_json(payload) {
+            return None;
+        }
+        String::from_utf8(payload.to_vec()).ok().filter(|v| header_safe(v))
+    }
+
+    /// [`Output::user_from_payload`] again for a token that had it (a cache hit): its payload
+    /// segment decoded. `None` only for a token that was never verified.
+    pub fn user_from_token(&self, token: &str) -> Option<(String, String)> {
+        let name = self.user_header.as_ref()?;
+        let payload = crate::b64::decode(token.split('.').nth(1)?)?;
+        Some((name.clone(), String::from_utf8(payload).ok()?))
+    }
+
+    /// The headers to add for a verified token, without the user header when `user` is false
+    /// (it comes from the payload). Values that cannot be header values are skipped (JSON
+    /// rendering escapes control characters, so the user header never is).
+    pub fn headers(&self, claims: &Map<String, Value>, payload_b64: &str, user: bool) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
-        if let Some(name) = &self.user_header {
+        if let Some(name) = self.user_header.as_ref().filter(|_| user) {
             let value = match &self.user_format {
-                UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
+                UserFormat::AllClaims => serde_json::to_string(claims).ok(),
                 UserFormat::Subset(names) => {
                     let mut m = Map::new();
                     for n in names {
@@ -110,6 +131,23 @@ impl Output {
     }
 }
 
+/// Whether valid JSON text has no whitespace outside its strings (JSON strings hold no raw
+/// control characters, so a tab or line break anywhere is outside one).
+fn compact_json(json: &[u8]) -> bool {
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b' ' if !in_string => return false,
+            b'\t' | b'\n' | b'\r' => return false,
+            _ => {}
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,12 +162,32 @@ mod tests {
 
     #[test]
     fn default_is_all_claims_as_compact_json() {
-        let h = Output::default().headers(&claims(), "cGF5");
+        let h = Output::default().headers(&claims(), "cGF5", true);
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].0, "x-current-user");
         let parsed: Value = serde_json::from_str(&h[0].1).unwrap();
         assert_eq!(parsed["username"], "andrew");
         assert!(!h[0].1.contains(' ') && !h[0].1.contains('\n'));
+    }
+
+    #[test]
+    fn the_payload_is_the_user_header_when_compact_safe_and_all_claims() {
+        let o = Output::default();
+        let signed = r#"{"z":"a b","y":"q\"x\\","x":[1,{"w":null}]}"#;
+        assert_eq!(o.user_from_payload(signed.as_bytes()).as_deref(), Some(signed));
+        for p in [r#"{"a": 1}"#, "{\"a\":1}\n", "{\n\"a\":1}", "{\"a\":\t1}", " {}", "{\"a\":\"\u{7f}\"}", "{\"a\":\"\u{85}\"}"] {
+            assert_eq!(o.user_from_payload(p.as_bytes()), None, "{p:?}");
+        }
+        let subset = Output { user_format: UserFormat::Subset(vec!["z".into()]), ..Output::default() };
+        assert_eq!(subset.user_from_payload(signed.as_bytes()), None);
+        let off = Output { user_header: None, ..Output::default() };
+        assert_eq!(off.user_from_payload(signed.as_bytes()), None);
+        let token = format!("aGVhZA.{}.c2ln", crate::b64::encode(signed.as_bytes()));
+        assert_eq!(o.user_from_token(&token), Some(("x-current-user".into(), signed.into())));
+        assert_eq!(off.user_from_token(&token), None);
+        // Without the user header, the other headers are still rendered.
+        let h = Output { payload_header: Some("x-p".into()), ..Output::default() }.headers(&claims(), "cGF5", false);
+        assert_eq!(h, vec![("x-p".to_string(), "cGF5".to_string())]);
     }
 
     #[test]
@@ -147,7 +205,7 @@ mod tests {
             ],
             payload_header: Some("x-jwt-payload".into()),
         };
-        let h = o.headers(&claims(), "cGF5");
+        let h = o.headers(&claims(), "cGF5", true);
         let get = |n: &str| h.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
         assert_eq!(get("x-user"), Some(r#"{"sub":"u1"}"#));
         assert_eq!(get("x-groups"), Some("a,b"));
@@ -159,6 +217,6 @@ mod tests {
         assert_eq!(get("x-jwt-payload"), Some("cGF5"));
         assert_eq!(o.header_names().count(), 8);
         let one = Output { user_format: UserFormat::Claim("username".into()), ..Output::default() };
-        assert_eq!(one.headers(&claims(), "")[0].1, "andrew");
+        assert_eq!(one.headers(&claims(), "", true)[0].1, "andrew");
     }
 }
