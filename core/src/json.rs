@@ -2,6 +2,7 @@
 //! bounded (serde_json's limit of 128), and the number of values is capped.
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
@@ -133,11 +134,13 @@ impl<'de> Visitor<'de> for Strict<'_> {
         self.spend()?;
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("{DUP_PREFIX}{key}")));
+            // One search per member: the vacant entry is filled once the value is read.
+            match out.entry(key) {
+                Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(self)?);
+                }
+                Entry::Occupied(dup) => return Err(de::Error::custom(format_args!("{DUP_PREFIX}{}", dup.key()))),
             }
-            let v = map.next_value_seed(self)?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }
