@@ -98,7 +98,8 @@ impl Output {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
         if let Some(name) = self.user_header.as_ref().filter(|_| user) {
             let value = match &self.user_format {
-                UserFormat::AllClaims => serde_json::to_string(claims).ok(),
+                // Only for a payload with whitespace in it ([`Output::user_from_payload`]).
+                UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
                 UserFormat::Subset(names) => {
                     let mut m = Map::new();
                     for n in names {
