@@ -43,7 +43,8 @@ WASM_OPT_FLAGS := --enable-bulk-memory --enable-sign-ext --enable-mutable-global
   -Os --one-caller-inline-max-function-size=0 --strip-debug --strip-producers
 
 wasm-opt-tool:
-	@command -v $(WASM_OPT) >/dev/null || apt-get install -y binaryen >/dev/null \
+	@command -v $(WASM_OPT) >/dev/null || { echo "installing wasm-opt (Debian package binaryen) ..."; \
+	  apt-get install -y -qq binaryen >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq binaryen >/dev/null; }; } \
 	  || { echo "wasm-opt not found: install binaryen (Debian: apt-get install binaryen)"; exit 1; }
 
 # One module serves both roles (src/roles.rs: root_id "jwks-fetcher" is the fetcher), so Envoy
