@@ -301,7 +301,15 @@ impl<O: Observer> Run<'_, '_, O> {
                     return Ok(());
                 }
                 Err(f) => {
-                    if first_err.is_none() {
+                    // The first failure, unless it is only that a token came from an issuer
+                    // these providers do not take (a token meant for another provider of an
+                    // `all` rule, in a header both read): the failure of a token they do take
+                    // says more, and keys-unavailable must come through, so that the worker
+                    // re-reads its keys before answering.
+                    let better = first_err
+                        .as_ref()
+                        .is_none_or(|e| e.error.denial == Denial::UnknownIssuer && f.error.denial != Denial::UnknownIssuer);
+                    if better {
                         first_err = Some(f);
                     }
                 }
@@ -714,6 +722,15 @@ mod tests {
         t.cfg.providers[0].sources = vec![TokenSource::Header { name: "x-auth0".into(), prefix: String::new() }];
         let allow = t.run("GET", "/both", &[("authorization", &format!("Bearer {tok}")), ("x-auth0", &a0)]).decision.unwrap();
         assert_eq!(allow.identities.len(), 2, "two headers are one method");
+        // auth0 reads the Authorization header too, so its half meets the Cognito token first:
+        // with auth0's keys not there yet, the answer is keys-unavailable (the worker re-reads
+        // its keys and tries again), not "issuer not accepted" from the other token.
+        t.cfg.providers[0].sources.insert(0, TokenSource::bearer());
+        let both = [("authorization", format!("Bearer {tok}")), ("x-auth0", a0.clone())];
+        let hs: Vec<(&str, &str)> = both.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(t.run("GET", "/both", &hs).decision.unwrap().identities.len(), 2);
+        t.store.sets[0] = None;
+        assert_eq!(denial(&t.run("GET", "/both", &hs)), Denial::KeysUnavailable);
     }
 
     #[test]
