@@ -453,7 +453,6 @@ impl<O: Observer> Run<'_, '_, O> {
             claims: cfg.kept_claims.filter(&jws.claims),
             times,
         });
-        let user = user.and_then(|v| Some((provider.output.user_header.clone()?, v)));
         if let Some(d) = digest {
             self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
         }

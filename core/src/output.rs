@@ -71,16 +71,18 @@ impl Output {
             .chain(self.payload_header.iter().map(String::as_str))
     }
 
-    /// The user header's value when it is the token's payload as signed: all claims asked for,
-    /// and the payload compact JSON (no whitespace between its tokens) that is safe as a header
-    /// value. That is what issuers send. The payload holds every claim, in the issuer's order
+    /// The user header (name, value) when its value is the token's payload as signed: all
+    /// claims asked for, and the payload compact JSON (no whitespace between its tokens) that is
+    /// safe as a header value. That is what issuers send. The payload holds every claim, in the issuer's order
     /// and spelling; rendering it again would give the same claims and cost the time of a
     /// serialisation, and a cached token would have to keep the copy (a third of an entry).
-    pub fn user_from_payload(&self, payload: &[u8]) -> Option<String> {
-        if self.user_header.is_none() || self.user_format != UserFormat::AllClaims || !compact_json(payload) {
+    pub fn user_from_payload(&self, payload: &[u8]) -> Option<(String, String)> {
+        let name = self.user_header.as_ref()?;
+        if self.user_format != UserFormat::AllClaims || !compact_json(payload) {
             return None;
         }
-        String::from_utf8(payload.to_vec()).ok().filter(|v| header_safe(v))
+        let value = String::from_utf8(payload.to_vec()).ok().filter(|v| header_safe(v))?;
+        Some((name.clone(), value))
     }
 
     /// [`Output::user_from_payload`] again for a token that had it (a cache hit): its payload
@@ -175,7 +177,7 @@ mod tests {
     fn the_payload_is_the_user_header_when_compact_safe_and_all_claims() {
         let o = Output::default();
         let signed = r#"{"z":"a b","y":"q\"x\\","x":[1,{"w":null}]}"#;
-        assert_eq!(o.user_from_payload(signed.as_bytes()).as_deref(), Some(signed));
+        assert_eq!(o.user_from_payload(signed.as_bytes()), Some(("x-current-user".into(), signed.into())));
         for p in [r#"{"a": 1}"#, "{\"a\":1}\n", "{\n\"a\":1}", "{\"a\":\t1}", " {}", "{\"a\":\"\u{7f}\"}", "{\"a\":\"\u{85}\"}"] {
             assert_eq!(o.user_from_payload(p.as_bytes()), None, "{p:?}");
         }

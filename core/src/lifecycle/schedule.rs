@@ -345,13 +345,14 @@ impl Coordinator {
 /// the one already there.
 #[inline(never)]
 fn publish_keys(store: &dyn SharedStore, sid: &str, body: &[u8], now_ms: u64) {
-    let (old, _) = store.get(&shared::keys_key(sid));
+    let key = shared::keys_key(sid);
+    let (old, _) = store.get(&key);
     let changed_at_ms = match old.as_deref().and_then(shared::decode_keys) {
         Some((meta, old_body)) if old_body == body => meta.changed_at_ms,
         _ => now_ms,
     };
     let meta = KeysMeta { fetched_at_ms: now_ms, changed_at_ms };
-    let _ = store.set(&shared::keys_key(sid), &shared::encode_keys(&meta, body), 0);
+    let _ = store.set(&key, &shared::encode_keys(&meta, body), 0);
 }
 
 /// The shared fetch state after this participant's attempt (`failed`: why it failed, if it
