@@ -328,12 +328,12 @@ impl<O: Observer> Run<'_, '_, O> {
             self.obs.step(Step::Refused { error: &error });
             return Err(Failure::new(error, None));
         }
-        let digest = self.cache.enabled().then(|| cache::digest(token));
-        if let Some(digest) = &digest {
+        let fp = self.cache.enabled().then(|| cache::fingerprint(token));
+        if let Some(fp) = &fp {
             for p in candidates {
                 let Some(provider) = cfg.providers.get(*p) else { continue };
                 let Keys::Ready { generation, .. } = self.ctx.keys.keys(*p) else { continue };
-                if let Some(v) = self.cache.get(*p, token, *digest, generation, now) {
+                if let Some(v) = self.cache.get(*p, fp, generation, now) {
                     self.obs.step(Step::CacheHit { provider: *p });
                     v.times.check(now, provider.claims.clock_skew).map_err(|e| Failure::new(e, Some(*p)))?;
                     self.authz(*p, false, &provider.authz, &v.claims)?;
@@ -370,7 +370,7 @@ impl<O: Observer> Run<'_, '_, O> {
         }
         let mut first_err: Option<Failure> = None;
         for p in matching {
-            match self.verify_with(p, token, &jws, digest, now) {
+            match self.verify_with(p, token, &jws, fp.as_ref(), now) {
                 Ok(identity) => return Ok(identity),
                 Err(f) => {
                     first_err.get_or_insert(f);
@@ -385,7 +385,7 @@ impl<O: Observer> Run<'_, '_, O> {
         p: ProviderId,
         token: &str,
         jws: &jws::Jws<'_>,
-        digest: Option<cache::TokenDigest>,
+        fp: Option<&cache::Fingerprint>,
         now: u64,
     ) -> Result<(Identity, Option<(String, String)>), Failure> {
         let cfg = self.ctx.config;
@@ -453,8 +453,8 @@ impl<O: Observer> Run<'_, '_, O> {
             claims: cfg.kept_claims.filter(&jws.claims),
             times,
         });
-        if let Some(d) = digest {
-            self.cache.insert(p, token, d, generation, now, provider.claims.clock_skew, verified.clone());
+        if let Some(fp) = fp {
+            self.cache.insert(p, fp, generation, now, provider.claims.clock_skew, verified.clone());
         }
         self.authz(p, false, &provider.authz, &verified.claims)?;
         Ok((Identity { provider: p, verified, how: How::Verified(path) }, user))
@@ -858,7 +858,7 @@ mod tests {
         // Clock skew of 60 s keeps it valid; with skew 0 it would expire. Check the entry expiry
         // bound: the cache never outlives exp + skew.
         let ctx_now = testkit::now() + 62;
-        assert!(t.cache.get(1, &tok, crate::cache::digest(&tok), 1, ctx_now).is_none());
+        assert!(t.cache.get(1, &crate::cache::fingerprint(&tok), 1, ctx_now).is_none());
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The verified-token cache of one worker: tokens whose signature and claims were checked,
-//! keyed by (provider, a 64-bit digest of the token's signature end), and each entry holds the token
-//! itself, which a hit must equal byte for byte. Bounded in entries and bytes, evicted by a
-//! CLOCK sweep (an LRU approximation with O(1) hits).
+//! keyed by (provider, the token's SHA-256). An entry holds the 32-byte hash, not the token:
+//! a hit must match all of it, and the token itself (~900 bytes) was four fifths of what an
+//! entry cost (issue 13). Bounded in entries and bytes, evicted by a CLOCK sweep (an LRU
+//! approximation with O(1) hits).
 //!
-//! Why not SHA-256 as the key: it costs several microseconds per request in WebAssembly, on
-//! the hot path of every cached request. The full comparison makes a fast, non-cryptographic
-//! digest safe: a colliding token never hits another token's entry, it only misses.
+//! The hash is what makes a hit safe: a token that is not byte for byte a verified one has
+//! another SHA-256, so it misses and goes through the signature check. It costs a few
+//! microseconds per cached request in WebAssembly (BENCHMARKS.md), the price of not keeping
+//! the token.
 //!
 //! Only successes are stored. A hit is still checked: the provider's keys must be the ones it
 //! was verified with (the generation), and `exp`/`nbf` must hold at the current time; the
@@ -16,53 +18,24 @@ use crate::claims::Times;
 use crate::policy::KeptValues;
 use crate::rules::ProviderId;
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
 use std::rc::Rc;
 
-/// A 64-bit digest of a token (the map key; hits also compare the token itself).
-pub type TokenDigest = u64;
+/// The SHA-256 of a token: what a cache hit must match.
+pub type Fingerprint = [u8; 32];
 
-/// How many bytes at the end of a token [`digest`] reads.
-const DIGEST_TAIL: usize = 32;
-
-/// Digest of a token: its length and its last 32 bytes, which are signature bytes (192 bits
-/// of base64url). An issuer's signatures differ throughout, so that spreads the keys as well as
-/// hashing the whole token would, at a fixed cost (hashing all of a ~900-byte token was a third
-/// of a cache hit). A client can repeat a valid token's tail with another payload: that token
-/// finds the entry, fails the comparison, and its signature check fails; it is never stored.
-pub fn digest(token: &str) -> TokenDigest {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let bytes = token.as_bytes();
-    let tail = bytes.get(bytes.len().saturating_sub(DIGEST_TAIL)..).unwrap_or_default();
-    let mut h = (bytes.len() as u64).wrapping_mul(K);
-    let mut words = tail.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
-    }
-    for b in words.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-    }
-    h ^ (h >> 29)
+/// The token's SHA-256.
+pub fn fingerprint(token: &str) -> Fingerprint {
+    Sha256::digest(token.as_bytes()).into()
 }
 
-/// Whether two tokens are equal, compared eight bytes at a time: WebAssembly's `memcmp`
-/// (compiler-builtins) compares one byte at a time, and a hit compares the whole token.
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
-    let words = x.by_ref().zip(y.by_ref()).all(|(p, q)| {
-        let (mut u, mut v) = ([0u8; 8], [0u8; 8]);
-        u.copy_from_slice(p);
-        v.copy_from_slice(q);
-        u64::from_ne_bytes(u) == u64::from_ne_bytes(v)
-    });
-    words && x.remainder() == y.remainder()
+/// The map key's part of a fingerprint: its first 8 bytes (the slot holds all 32).
+fn short(fp: &Fingerprint) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(fp.get(..8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(b)
 }
 
 /// Longest an entry lives when its token has no `exp`, seconds.
@@ -77,7 +50,7 @@ pub struct Verified {
     /// Upstream headers, rendered once (from all claims).
     pub headers: Vec<(String, String)>,
     /// The user header is the token's payload ([`crate::output::Output::user_from_payload`]),
-    /// not among `headers`: a hit decodes it from the token, which it compared anyway.
+    /// not among `headers`: a hit decodes it from the request's token, which matched the hash.
     pub user_from_payload: bool,
     /// `exp` and `nbf`, re-checked on every hit.
     pub times: Times,
@@ -114,12 +87,12 @@ fn value_weight(v: &Value) -> usize {
     }
 }
 
-/// What an entry costs besides its token and [`Verified`]: its hash-table bucket (tables are
+/// What an entry costs besides its [`Verified`]: its hash-table bucket (tables are
 /// 44-87% full, so two per entry) and its places in the CLOCK queue (up to two).
 const ENTRY_OVERHEAD: usize = 2 * (size_of::<Key>() + size_of::<Slot>() + 1) + 2 * size_of::<(Key, u64)>();
 
 struct Slot {
-    token: Box<str>,
+    fingerprint: Fingerprint,
     value: Rc<Verified>,
     generation: u64,
     expires_at: u64,
@@ -128,7 +101,7 @@ struct Slot {
     referenced: bool,
 }
 
-type Key = (ProviderId, TokenDigest);
+type Key = (ProviderId, u64);
 
 /// Cache statistics, for counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,21 +162,14 @@ impl TokenCache {
 
     /// Looks a token up. Entries from older keys or past their expiry are dropped and miss.
     /// The caller still re-checks `exp`/`nbf` with the provider's clock skew.
-    pub fn get(
-        &mut self,
-        provider: ProviderId,
-        token: &str,
-        digest: TokenDigest,
-        generation: u64,
-        now: u64,
-    ) -> Option<Rc<Verified>> {
+    pub fn get(&mut self, provider: ProviderId, fp: &Fingerprint, generation: u64, now: u64) -> Option<Rc<Verified>> {
         if !self.enabled() {
             return None;
         }
-        let key = (provider, digest);
+        let key = (provider, short(fp));
         let (usable, stale) = match self.map.get_mut(&key) {
             None => (None, false),
-            Some(slot) if !same(&slot.token, token) => (None, false),
+            Some(slot) if slot.fingerprint != *fp => (None, false),
             Some(slot) if slot.generation == generation && now < slot.expires_at => {
                 slot.referenced = true;
                 (Some(slot.value.clone()), false)
@@ -223,17 +189,7 @@ impl TokenCache {
 
     /// Stores a verified token. `skew` extends the entry to the same instant the claim check
     /// would stop accepting the token.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert(
-        &mut self,
-        provider: ProviderId,
-        token: &str,
-        digest: TokenDigest,
-        generation: u64,
-        now: u64,
-        skew: u64,
-        value: Rc<Verified>,
-    ) {
+    pub fn insert(&mut self, provider: ProviderId, fp: &Fingerprint, generation: u64, now: u64, skew: u64, value: Rc<Verified>) {
         if !self.enabled() {
             return;
         }
@@ -241,11 +197,11 @@ impl TokenCache {
             Some(exp) => exp.saturating_add(skew),
             None => now.saturating_add(MAX_TTL_WITHOUT_EXP),
         };
-        let weight = value.weight() + token.len() + ENTRY_OVERHEAD;
+        let weight = value.weight() + ENTRY_OVERHEAD;
         if weight > self.max_bytes || expires_at <= now {
             return;
         }
-        let key = (provider, digest);
+        let key = (provider, short(fp));
         self.remove(&key);
         while self.map.len() >= self.max_entries || self.bytes + weight > self.max_bytes {
             if !self.evict_one() {
@@ -255,8 +211,7 @@ impl TokenCache {
         self.seq += 1;
         self.clock.push_back((key, self.seq));
         self.bytes += weight;
-        self.map
-            .insert(key, Slot { token: token.into(), value, generation, expires_at, weight, seq: self.seq, referenced: false });
+        self.map.insert(key, Slot { fingerprint: *fp, value, generation, expires_at, weight, seq: self.seq, referenced: false });
         if self.clock.len() > 2 * self.map.len() + 64 {
             let map = &self.map;
             self.clock.retain(|(k, s)| map.get(k).is_some_and(|slot| slot.seq == *s));
@@ -322,11 +277,11 @@ mod tests {
     }
 
     fn get(c: &mut TokenCache, p: usize, i: u32, g: u64, now: u64) -> Option<Rc<Verified>> {
-        c.get(p, &t(i), digest(&t(i)), g, now)
+        c.get(p, &fingerprint(&t(i)), g, now)
     }
 
     fn put(c: &mut TokenCache, p: usize, i: u32, g: u64, now: u64, v: Rc<Verified>) {
-        c.insert(p, &t(i), digest(&t(i)), g, now, 0, v)
+        c.insert(p, &fingerprint(&t(i)), g, now, 0, v)
     }
 
     #[test]
@@ -365,7 +320,7 @@ mod tests {
 
     #[test]
     fn bounded_by_bytes() {
-        let w = v(Some(1000)).weight() + "token-00".len() + ENTRY_OVERHEAD;
+        let w = v(Some(1000)).weight() + ENTRY_OVERHEAD;
         let mut c = TokenCache::new(1000, 5 * w);
         for i in 0..50 {
             put(&mut c, 0, i, 1, 0, v(Some(1000)));
@@ -375,33 +330,22 @@ mod tests {
     }
 
     #[test]
-    fn a_digest_collision_misses_instead_of_hitting() {
+    fn a_hit_needs_the_whole_hash() {
         let mut c = TokenCache::new(10, 1 << 20);
-        c.insert(0, "real", 42, 1, 0, 0, v(Some(1000)));
-        assert!(c.get(0, "forged", 42, 1, 1).is_none(), "same digest, other token");
-        assert!(c.get(0, "real", 42, 1, 1).is_some(), "the real entry is untouched");
-        assert_ne!(digest("abc"), digest("abd"));
-        assert_ne!(digest(""), digest("\0"));
-        // A payload swapped in front of a real signature: same digest, still a miss.
+        // The standard SHA-256 test vector: the fingerprint is the token's SHA-256.
+        let abc = fingerprint("abc");
+        assert_eq!(abc.get(..4), Some(&[0xba, 0x78, 0x16, 0xbf][..]));
+        assert_eq!(abc.get(28..), Some(&[0xf2, 0x00, 0x15, 0xad][..]));
         let real = format!("{}.{}.{}", "h".repeat(20), "p".repeat(300), "s".repeat(342));
         let forged = real.replacen("ppp", "pPp", 1);
-        assert_eq!(digest(&real), digest(&forged));
-        c.insert(0, &real, digest(&real), 1, 0, 0, v(Some(1000)));
-        assert!(c.get(0, &forged, digest(&forged), 1, 1).is_none());
-        assert!(c.get(0, &real, digest(&real), 1, 1).is_some());
-    }
-
-    #[test]
-    fn tokens_compare_in_words_and_in_the_tail() {
-        let t = "abcdefgh".repeat(10) + "xyz";
-        assert!(same(&t, &t.clone()));
-        for i in 0..t.len() {
-            let mut b = t.clone().into_bytes();
-            b[i] ^= 1;
-            assert!(!same(&t, std::str::from_utf8(&b).unwrap()), "byte {i}");
-        }
-        assert!(!same(&t, &t[..t.len() - 1]));
-        assert!(same("", ""));
+        c.insert(0, &fingerprint(&real), 1, 0, 0, v(Some(1000)));
+        assert!(c.get(0, &fingerprint(&forged), 1, 1).is_none(), "a payload swapped in front of a real signature");
+        // Same map key (the first 8 bytes), other hash: a miss, and the entry stays.
+        let mut near = fingerprint(&real);
+        near[31] ^= 1;
+        assert!(c.get(0, &near, 1, 1).is_none());
+        assert!(c.get(0, &fingerprint(&real), 1, 1).is_some(), "the real entry is untouched");
+        assert_eq!(c.stats, CacheStats { hits: 1, misses: 2, evictions: 0 });
     }
 
     #[test]
