@@ -370,7 +370,7 @@ impl<O: Observer> Run<'_, '_, O> {
         }
         let mut first_err: Option<Failure> = None;
         for p in matching {
-            match self.verify_with(p, token, &jws, fp.as_ref(), now) {
+            match self.verify_with(p, &jws, fp.as_ref(), now) {
                 Ok(identity) => return Ok(identity),
                 Err(f) => {
                     first_err.get_or_insert(f);
@@ -383,7 +383,6 @@ impl<O: Observer> Run<'_, '_, O> {
     fn verify_with(
         &mut self,
         p: ProviderId,
-        token: &str,
         jws: &jws::Jws<'_>,
         fp: Option<&cache::Fingerprint>,
         now: u64,
