@@ -27,8 +27,9 @@
 //! lookaround; `\b` and other assertions; `\p{..}`; inline flags such as `(?i)`; `^`/`$`
 //! elsewhere; a quantifier on nothing or on another quantifier (`a**`); a malformed `{`
 //! (a literal `{` is written `\{`); ranges out of order (`z-a`); groups nested more than
-//! [`MAX_DEPTH`] deep; and a regex whose program has more than [`MAX_PROGRAM`] instructions
-//! (counted repetitions are expanded: `(a{1000}){1000}` is refused before anything is built).
+//! [`MAX_DEPTH`] deep; a regex longer than [`MAX_LENGTH`] bytes; and a regex whose program has
+//! more than [`MAX_PROGRAM`] instructions (counted repetitions are expanded: `(a{1000}){1000}`
+//! is refused before anything is built).
 //!
 //! Matching simulates the Thompson NFA (Pike's method: the set of live instructions, advanced
 //! one character at a time), so it takes O(path length × program size) time, never
@@ -42,6 +43,10 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Largest count in `{n}`, `{n,}`, `{n,m}` (RE2's limit too).
 pub const MAX_REPEAT: u32 = 1000;
+
+/// Longest regex, in bytes: what the parser builds stays small before the program's size is
+/// known.
+pub const MAX_LENGTH: usize = 10_000;
 
 /// Most instructions a compiled regex may have. Matching costs up to this many steps per
 /// character of the path.
@@ -77,6 +82,9 @@ impl fmt::Display for Error {
 impl Regex {
     /// Parses and compiles a regex of the supported subset.
     pub fn new(pattern: &str) -> Result<Regex, Error> {
+        if pattern.len() > MAX_LENGTH {
+            return Err(Error { reason: TOO_LONG, at: None });
+        }
         let (tree, sets) = Parser::parse(pattern)?;
         if size(&tree).saturating_add(1) > MAX_PROGRAM {
             return Err(Error { reason: TOO_LARGE, at: None });
@@ -138,6 +146,7 @@ const EMPTY_CLASS: &str = "empty class [] (a literal ] is written \\])";
 const BRACKET_IN_CLASS: &str = "[ inside a class must be written \\[ (POSIX classes such as [:alpha:] are not supported)";
 const CLASS_AS_BOUND: &str = "a class such as \\d cannot be the end of a range";
 const RANGE_REVERSED: &str = "range out of order, such as z-a";
+const TOO_LONG: &str = "regex longer than 10000 bytes";
 const TOO_LARGE: &str =
     "regex too large: its program would have more than 5000 instructions (counted repetitions such as {100} are expanded)";
 

@@ -212,8 +212,10 @@ fn the_limits() {
         Error { reason: TOO_DEEP, at: Some(32) }
     );
     // A huge regex is refused without building anything; a long literal one up to the limit is fine.
-    assert_eq!(refused(&"(a{1000}){1000}".repeat(1000)).reason, TOO_LARGE);
+    assert_eq!(refused(&"(a{1000}){1000}".repeat(600)).reason, TOO_LARGE);
     assert!(re(&"/x".repeat(2499)).is_full_match(&"/x".repeat(2499)));
+    assert!(Regex::new(&"a{0}".repeat(MAX_LENGTH / 4)).is_ok());
+    assert_eq!(refused(&"a{0}".repeat(MAX_LENGTH / 4 + 1)), Error { reason: TOO_LONG, at: None });
 }
 
 #[test]
