@@ -1069,7 +1069,8 @@ fn compile_match(at: &str, m: RawMatch) -> Result<Match, ConfigError> {
         (Some(p), None, None) => PathMatch::Prefix(p),
         (None, Some(e), None) => PathMatch::Exact(e),
         (None, None, Some(r)) => PathMatch::Regex(
-            regex_lite::Regex::new(&r).map_err(|e| ConfigError { field: format!("{at}.match.regex"), message: e.to_string() })?,
+            crate::regex::Regex::new(&r)
+                .map_err(|e| ConfigError { field: format!("{at}.match.regex"), message: e.to_string() })?,
         ),
         _ => return err(format!("{at}.match"), "give exactly one of prefix, exact or regex"),
     };

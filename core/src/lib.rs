@@ -5,7 +5,8 @@
 //! - [`jws`], [`json`], [`b64`]: strict parsing of compact JWS.
 //! - [`jwk`], [`der`], [`crypto`]: the key model and signature verification (host or pure Rust).
 //! - [`claims`], [`policy`]: claim checks (401) and authorization checks (403).
-//! - [`config`], [`rules`], [`output`]: the configuration, routing, and upstream headers.
+//! - [`config`], [`rules`], [`regex`], [`output`]: the configuration, routing (with our own
+//!   small regex matcher for path rules), and upstream headers.
 //! - [`authn`], [`cache`]: the per-request decision and the verified-token cache.
 //! - [`error`]: one refusal enum and the one function that maps it to a reply.
 //! - [`trace`]: the steps of a decision, for `jwt-filter explain` (a no-op in the filter).
@@ -30,6 +31,7 @@ pub mod jws;
 pub mod lifecycle;
 pub mod output;
 pub mod policy;
+pub mod regex;
 pub mod rules;
 pub mod shared;
 pub mod trace;

@@ -13,7 +13,7 @@ pub enum PathMatch {
     /// The path is exactly this.
     Exact(String),
     /// The whole path matches this regex.
-    Regex(regex_lite::Regex),
+    Regex(crate::regex::Regex),
 }
 
 /// How a rule matches a header.
@@ -45,7 +45,7 @@ impl Match {
         let path_ok = match &self.path {
             PathMatch::Prefix(p) => path.starts_with(p.as_str()),
             PathMatch::Exact(p) => path == p,
-            PathMatch::Regex(r) => r.find(path).is_some_and(|m| m.start() == 0 && m.end() == path.len()),
+            PathMatch::Regex(r) => r.is_full_match(path),
         };
         path_ok
             && (self.methods.is_empty() || self.methods.iter().any(|m| m == req.method))
@@ -127,9 +127,11 @@ mod tests {
         assert!(!m(PathMatch::Prefix("/api".into())).matches(&req("GET", "/ap?i", &[])));
         assert!(m(PathMatch::Exact("/a".into())).matches(&req("GET", "/a?b", &[])));
         assert!(!m(PathMatch::Exact("/a".into())).matches(&req("GET", "/ab", &[])));
-        let r = regex_lite::Regex::new(r"/users/[0-9]+").unwrap();
-        assert!(m(PathMatch::Regex(r.clone())).matches(&req("GET", "/users/42", &[])));
+        let r = crate::regex::Regex::new(r"/users/[0-9]+").unwrap();
+        assert!(m(PathMatch::Regex(r.clone())).matches(&req("GET", "/users/42?x=1", &[])));
         assert!(!m(PathMatch::Regex(r)).matches(&req("GET", "/users/42/x", &[])), "regex is anchored");
+        let alt = crate::regex::Regex::new("/a|/ab").unwrap();
+        assert!(m(PathMatch::Regex(alt)).matches(&req("GET", "/ab", &[])), "the whole path, not the leftmost-first match");
     }
 
     #[test]
