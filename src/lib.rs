@@ -28,12 +28,11 @@ use host::{EnvoyHost, FilterHost};
 use jwt_core::config::Config;
 use jwt_core::error::Fault;
 use jwt_core::worker::Attempt;
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 use wasm_host::abi;
+use wasm_host::dispatch::{Action, HttpContext, RootContext};
 use worker::{Verdict, Worker};
 
 /// How often a worker reads published keys, starts due fetches, checks waiting requests,
@@ -41,10 +40,10 @@ use worker::{Verdict, Worker};
 const TICK: Duration = Duration::from_millis(100);
 
 #[cfg(target_arch = "wasm32")]
-proxy_wasm::main! {{
+wasm_host::main! {{
     wasm_host::logging::init("jwt-filter");
     // One module, two roles: the filter, or the jwks-fetcher when the plugin's root_id says so.
-    proxy_wasm::set_root_context(roles::new_root);
+    wasm_host::dispatch::set_root_factory(roles::new_root);
 }}
 
 /// A configured worker VM and its host.
@@ -68,7 +67,7 @@ impl Root {
     }
 }
 
-impl Context for Root {
+impl RootContext for Root {
     fn on_http_call_response(&mut self, token_id: u32, _headers: usize, _body: usize, _trailers: usize) {
         let Some(vm) = &self.vm else { return };
         let Ok(mut vm) = vm.try_borrow_mut() else { return };
@@ -83,9 +82,7 @@ impl Context for Root {
         }
         true
     }
-}
 
-impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
         wasm_host::logging::sync_level();
         let config = match wasm_host::plugin_config(size)
@@ -145,12 +142,8 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn new_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         Some(Box::new(Filter { context_id, vm: self.vm.clone() }))
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
     }
 }
 
@@ -160,10 +153,8 @@ pub struct Filter {
     vm: Option<Rc<RefCell<Vm>>>,
 }
 
-impl Context for Filter {}
-
 impl HttpContext for Filter {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+    fn on_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         let verdict = match self.vm.as_ref().map(|vm| vm.try_borrow_mut()) {
             Some(Ok(mut vm)) => {
                 let Vm { worker, host } = &mut *vm;

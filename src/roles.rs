@@ -7,7 +7,7 @@
 //! fetcher, anything else the filter. `jwks_fetcher.wasm` is a copy of `jwt_filter.wasm`, so
 //! configurations that name either file keep working.
 
-use proxy_wasm::traits::RootContext;
+use wasm_host::dispatch::RootContext;
 
 /// The `root_id` that selects the fetcher (Envoy's `WasmService` plugin `root_id`).
 pub const FETCHER_ROOT_ID: &str = "jwks-fetcher";
@@ -32,7 +32,7 @@ pub fn role_of(root_id: Option<&[u8]>) -> Role {
 /// The root context for a new plugin, chosen by the plugin's `root_id`, which Envoy answers
 /// while it creates the root context.
 pub fn new_root(context_id: u32) -> Box<dyn RootContext> {
-    let root_id = proxy_wasm::hostcalls::get_property(vec!["plugin_root_id"]).ok().flatten();
+    let root_id = wasm_host::abi::property(&["plugin_root_id"]).ok().flatten();
     match role_of(root_id.as_deref()) {
         Role::Fetcher => Box::new(jwks_fetcher::Fetcher::new(context_id)),
         Role::Filter => Box::new(crate::Root::new(context_id)),

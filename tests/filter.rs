@@ -188,6 +188,29 @@ fn invalid_configs_are_refused_with_the_field_named() {
     }
 }
 
+/// An HTTP filter configured with the fetcher's `root_id` gets the fetcher's root, which makes
+/// no HTTP contexts: its requests are refused with the not-ready answer (fail closed), not let
+/// through, and the VM keeps running (the proxy-wasm SDK aborted it there).
+#[test]
+fn a_filter_with_the_fetcher_root_id_fails_closed() {
+    let upstream = Server::upstream();
+    let mut setup = Setup::single(cognito_inline(&[&testkit::rsa_a()]), upstream.port, None);
+    setup.listeners[0].root_id = Some("jwks-fetcher".into());
+    let envoy = Envoy::start(&setup);
+    let tok = access_token(&testkit::rsa_a(), "andrew");
+    for _ in 0..2 {
+        let r = request(envoy.port(), "GET", "/", &[bearer(&tok)]).unwrap();
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"], "temporarily_unavailable");
+    }
+    assert_eq!(upstream.count(), 0, "the upstream saw {:?}", upstream.seen());
+    envoy.wait_log("has no filter context; refusing it");
+    let logs = envoy.logs();
+    for crash in ["the wasm VM will abort", "panicked", "wasm_runtime_failed"] {
+        assert!(!logs.contains(crash), "{crash}:\n{logs}");
+    }
+}
+
 /// Every algorithm with a key of its own (its JWK pins it), on the listener that offers
 /// Envoy's `verify_signature` and on the one forced to pure Rust. Each valid token passes and
 /// bumps exactly the counter of the path it should take; each damaged one is refused as a bad

@@ -1,16 +1,17 @@
-//! Host calls that never panic.
+//! The raw proxy-wasm ABI: the host's imports behind wrappers that never panic, and the
+//! module's exports.
 //!
-//! The SDK's `hostcalls::*` return `Result`, but they `panic!` on any status they do not expect
-//! (and `get_map_value` unwraps UTF-8, so a client sending a non-UTF-8 header value would abort
-//! the VM). These wrappers declare the same ABI imports with a raw `u32` status and turn every
-//! unexpected answer into an `Err`.
+//! Every host call returns a raw `u32` status, and every answer other than the ones a wrapper
+//! expects becomes an `Err` (a header value is kept as bytes, so a client sending a non-UTF-8
+//! value cannot abort the VM).
 //!
-//! [`dispatch_http_call`] is the exception: it must go through the SDK, because the SDK's
-//! dispatcher owns the `proxy_on_http_call_response` export and aborts on a token it did not
-//! register (a second definition of that export does not link: "symbol multiply defined").
-//! The wrapper refuses, before any host call, every argument Envoy answers with a status the
-//! SDK does not expect, so the SDK's `panic!` arm is left to host answers Envoy never gives
-//! (README, Security: the SDK audit).
+//! The exports (`proxy_on_*`, the allocator, the ABI version) hand every callback to the
+//! dispatcher ([`crate::dispatch`]), which records each [`dispatch_http_call`] token against
+//! the context that made the call and routes its response back to it. Callbacks this module
+//! does not export (request/response bodies and trailers, response headers, `on_log`,
+//! `on_vm_start`, network filters, gRPC, queues, foreign functions) are ones Envoy's host
+//! (proxy-wasm-cpp-host) skips when the export is absent, answering Continue (or true) itself.
+//! `_initialize` comes from [`main!`](crate::main), in the module's own crate.
 
 // The one module allowed `unsafe` (the workspace denies it): declaring the host's ABI imports
 // and taking ownership of the buffers the host allocates cannot be done in safe Rust.
@@ -126,6 +127,24 @@ extern "C" {
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
     fn proxy_set_property(path_data: *const u8, path_size: usize, value_data: *const u8, value_size: usize) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_http_call(
+        upstream_data: *const u8,
+        upstream_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        trailers_data: *const u8,
+        trailers_size: usize,
+        timeout_ms: u32,
+        return_token: *mut u32,
+    ) -> u32;
 }
 
 fn ok(status: u32) -> Result<(), Status> {
@@ -136,7 +155,7 @@ fn ok(status: u32) -> Result<(), Status> {
     }
 }
 
-/// Takes ownership of a buffer the host allocated through the SDK's `proxy_on_memory_allocate`.
+/// Takes ownership of a buffer the host allocated through `proxy_on_memory_allocate`.
 ///
 /// # Safety
 /// `data` must be null or a buffer of `size` bytes allocated by that function.
@@ -370,14 +389,34 @@ pub fn http_call_problem(cluster: &str, headers: &[(&str, &str)], timeout: Durat
     None
 }
 
-/// Starts an HTTP call from the current context; the SDK routes the response to that
+/// Starts an HTTP call from the running context; the dispatcher routes the response to that
 /// context's `on_http_call_response`. Arguments Envoy would refuse are refused here with
 /// [`BAD_ARGUMENT`] and no host call.
 pub fn dispatch_http_call(cluster: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<u32, Status> {
     if http_call_problem(cluster, headers, timeout).is_some() {
         return Err(BAD_ARGUMENT);
     }
-    proxy_wasm::hostcalls::dispatch_http_call(cluster, headers.to_vec(), None, vec![], timeout).map_err(|s| Status(s as u32))
+    let h = encode_map(headers);
+    let trailers = encode_map::<&str, &str>(&[]);
+    // Checked above: the timeout fits in an i32.
+    let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    let mut token = 0u32;
+    ok(unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            h.as_ptr(),
+            h.len(),
+            null(),
+            0,
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout_ms,
+            &mut token,
+        )
+    })?;
+    crate::dispatch::register_call(token);
+    Ok(token)
 }
 
 /// Metric kinds (proxy-wasm ABI values).
@@ -417,6 +456,124 @@ pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {
     ok(unsafe { proxy_set_property(joined.as_ptr(), joined.len(), value.as_ptr(), value.len()) })
 }
 
+/// Reads an Envoy property (path segments joined with NUL); `None` when it is absent.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, Status> {
+    let joined = path.join("\0");
+    let mut data = null_mut();
+    let mut size = 0usize;
+    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    match status {
+        0 if data.is_null() => Ok(None),
+        0 => Ok(Some(unsafe { take(data, size) })),
+        1 => Ok(None),
+        s => Err(Status(s)),
+    }
+}
+
+/// The buffer the host copies a value into: exactly `size` bytes (so [`take`] frees it with
+/// the same layout), or null when that much cannot be had, which makes the host call that
+/// wanted it fail instead of aborting the VM.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn allocate(size: usize) -> *mut u8 {
+    let mut buffer: Vec<u8> = Vec::new();
+    if buffer.try_reserve_exact(size).is_err() {
+        return null_mut();
+    }
+    std::mem::ManuallyDrop::new(buffer).as_mut_ptr()
+}
+
+// The exports Envoy calls. Wasm only: a native build (the tests) has no host to call them.
+
+/// Tells the host which ABI the module speaks.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// The host allocates here the buffers it hands to the module.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    allocate(size)
+}
+
+/// A root context (`root_context_id` 0) or an HTTP context is created.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
+    crate::dispatch::context_create(context_id, root_context_id);
+}
+
+/// A root context's plugin configuration; 0 rejects it.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_configure(context_id: u32, configuration_size: usize) -> u32 {
+    u32::from(crate::dispatch::configure(context_id, configuration_size))
+}
+
+/// A root context's tick.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_tick(context_id: u32) {
+    crate::dispatch::tick(context_id);
+}
+
+/// A request's headers; answers 0 (Continue) or 1 (Pause).
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_request_headers(context_id: u32, headers: usize, end_of_stream: u32) -> u32 {
+    crate::dispatch::request_headers(context_id, headers, end_of_stream != 0) as u32
+}
+
+/// A `dispatch_http_call` finished (`context_id` is the host's side of the context that made
+/// it; the dispatcher goes by the token).
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_http_call_response(_context_id: u32, token: u32, headers: usize, body_size: usize, trailers: usize) {
+    crate::dispatch::http_call_response(token, headers, body_size, trailers);
+}
+
+/// A context is finishing; 1 when it is done at once.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_done(context_id: u32) -> u32 {
+    u32::from(crate::dispatch::done(context_id))
+}
+
+/// A context is gone.
+#[cfg(target_arch = "wasm32")]
+#[no_mangle]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    crate::dispatch::delete(context_id);
+}
+
+#[cfg(target_arch = "wasm32")]
+extern "C" {
+    /// The linker's constructor runner (wasi-libc's start-up, Rust statics that need it).
+    fn __wasm_call_ctors();
+}
+
+/// Runs the module's constructors: the first thing `_initialize` does.
+#[cfg(target_arch = "wasm32")]
+pub fn call_ctors() {
+    unsafe { __wasm_call_ctors() }
+}
+
+/// Defines the module's `_initialize` export, which the host calls once when it starts the VM,
+/// before any other callback and before host calls are allowed: it runs the constructors, then
+/// `$init` (install the logger, [`crate::dispatch::set_root_factory`]). Use it once, in the
+/// module's crate (cdylib). Expanded in that crate, yet the unsafe it needs (the export) is
+/// written here.
+#[macro_export]
+macro_rules! main {
+    ($init:block) => {
+        #[no_mangle]
+        pub extern "C" fn _initialize() {
+            $crate::abi::call_ctors();
+            $init
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,6 +589,17 @@ mod tests {
         let mut truncated = enc.clone();
         truncated.truncate(enc.len() - 3);
         assert_eq!(decode_map(&truncated), None);
+    }
+
+    #[test]
+    fn allocations_are_exactly_the_size_asked_and_freed_by_take() {
+        for size in [0usize, 1, 7, 4096] {
+            let p = allocate(size);
+            assert!(!p.is_null());
+            let v = unsafe { take(p, size) };
+            assert_eq!((v.len(), v.capacity()), (size, size));
+        }
+        assert!(allocate(usize::MAX).is_null(), "too much is null, not a panic");
     }
 
     #[test]

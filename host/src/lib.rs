@@ -1,5 +1,5 @@
-//! The proxy-wasm side shared by the filter and the `jwks-fetcher`: panic-free host calls
-//! ([`abi`]), logging and the panic hook ([`logging`]), the core's host traits on Envoy
+//! The proxy-wasm side shared by the filter and the `jwks-fetcher`: panic-free host calls and
+//! the module's exports ([`abi`]), the context dispatcher ([`dispatch`]), logging and the panic hook ([`logging`]), the core's host traits on Envoy
 //! ([`store`]), metrics ([`metrics`]), the JWKS lifecycle driver ([`keys`]), and which build
 //! this is ([`build_info`]).
 
@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod build_info;
+pub mod dispatch;
 pub mod keys;
 pub mod logging;
 pub mod metrics;

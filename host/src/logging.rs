@@ -33,7 +33,7 @@ impl log::Log for Logger {
 }
 
 /// Installs the logger (once per VM) and the panic hook; `module` names the module in the
-/// panic line. Call it from the `proxy_wasm::main!` block, where host calls are not allowed
+/// panic line. Call it from the `wasm_host::main!` block, where host calls are not allowed
 /// yet: the level starts at info and [`sync_level`] follows the host from `on_configure`.
 pub fn init(module: &'static str) {
     if log::set_logger(&LOGGER).is_ok() {

@@ -25,7 +25,7 @@ impl SharedStore for EnvoyStore {
     }
 }
 
-/// `dispatch_http_call` from the current context. The SDK routes the response to that
+/// `dispatch_http_call` from the running context. The dispatcher routes the response to that
 /// context's `on_http_call_response`.
 pub struct EnvoyHttp;
 

@@ -14,9 +14,9 @@
 
 use jwt_core::config::Config;
 use jwt_core::lifecycle::Role;
-use proxy_wasm::traits::{Context, RootContext};
 use std::time::Duration;
 use wasm_host::abi;
+use wasm_host::dispatch::RootContext;
 use wasm_host::keys::KeyRuntime;
 use wasm_host::metrics::Metrics;
 
@@ -37,15 +37,13 @@ impl Fetcher {
     }
 }
 
-impl Context for Fetcher {
+impl RootContext for Fetcher {
     fn on_http_call_response(&mut self, token_id: u32, _headers: usize, _body: usize, _trailers: usize) {
         if let Some(k) = &mut self.keys {
             k.on_response(token_id, &mut self.metrics);
         }
     }
-}
 
-impl RootContext for Fetcher {
     fn on_configure(&mut self, size: usize) -> bool {
         wasm_host::logging::sync_level();
         wasm_host::build_info::announce("jwks-fetcher", &mut self.metrics);

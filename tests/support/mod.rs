@@ -128,6 +128,8 @@ pub struct Listener {
     pub module: PathBuf,
     /// `vm_id` (default `jwt`).
     pub vm_id: String,
+    /// The plugin's `root_id` (default `jwt-<index>`).
+    pub root_id: Option<String>,
     /// Extra access log format, if any (to stdout).
     pub access_log: Option<String>,
     /// Extra HttpConnectionManager fields merged into its config (e.g.
@@ -145,6 +147,7 @@ impl Listener {
             upstream: "upstream".into(),
             module: wasm("jwt_filter"),
             vm_id: "jwt".into(),
+            root_id: None,
             access_log: None,
             hcm_extra: None,
         }
@@ -206,7 +209,7 @@ impl Setup {
                             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
                             "config": {
                                 "name": format!("jwt-{i}"),
-                                "root_id": format!("jwt-{i}"),
+                                "root_id": l.root_id.clone().unwrap_or_else(|| format!("jwt-{i}")),
                                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": value},
                                 "vm_config": {
                                     "vm_id": l.vm_id,
