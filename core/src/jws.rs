@@ -125,10 +125,10 @@ fn parse_segments(token: &str) -> Result<Jws<'_>, AuthError> {
     };
     let signing_input = token.get(..h.len() + 1 + p.len()).ok_or_else(|| malformed("segments"))?;
     let header_bytes = b64::decode(h).ok_or_else(|| malformed("header is not base64url"))?;
-    let header_map = json::parse_object(&header_bytes).map_err(|e| not_json("header", &e))?;
+    let header_map = json::parse_object_serde(&header_bytes).map_err(|e| not_json("header", &e))?;
     let header = parse_header(&header_map)?;
     let payload = b64::decode(p).ok_or_else(|| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload).map_err(|e| not_json("payload", &e))?;
+    let claims = json::parse_object_serde(&payload).map_err(|e| not_json("payload", &e))?;
     let signature = b64::decode(s).ok_or_else(|| malformed("signature is not base64url"))?;
     if signature.is_empty() {
         return Err(AuthError::with(Denial::BadSignature, "empty signature"));

@@ -70,7 +70,7 @@ pub fn encode_keys(meta: &KeysMeta, jwks: &[u8]) -> Vec<u8> {
 pub fn decode_keys(bytes: &[u8]) -> Option<(KeysMeta, &[u8])> {
     let nl = bytes.iter().position(|b| *b == b'\n')?;
     let (head, rest) = bytes.split_at(nl);
-    let m = json::parse_object(head).ok()?;
+    let m = json::parse_object_serde(head).ok()?;
     let meta = KeysMeta { fetched_at_ms: member_u64(&m, "fetched_at_ms")??, changed_at_ms: member_u64(&m, "changed_at_ms")?? };
     Some((meta, rest.get(1..)?))
 }
@@ -133,7 +133,7 @@ impl FetchState {
     }
 
     fn read(bytes: &[u8]) -> Option<FetchState> {
-        let m = json::parse_object(bytes).ok()?;
+        let m = json::parse_object_serde(bytes).ok()?;
         let mut s = FetchState::default();
         let num = |key: &str, field: &mut u64| member_u64(&m, key).map(|v| *field = v.unwrap_or(*field));
         let text = |key: &str, field: &mut String| member_string(&m, key).map(|v| *field = v.unwrap_or_default());
