@@ -13,9 +13,9 @@
 //! token's `exp`.
 
 use crate::claims::Times;
+use crate::json::{Map, Value};
 use crate::policy::KeptValues;
 use crate::rules::ProviderId;
-use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
 use std::rc::Rc;
@@ -97,7 +97,7 @@ impl Verified {
 }
 
 /// A B-tree node holds up to 11 members; count them half full, and one node at least.
-fn map_weight(m: &Map<String, Value>) -> usize {
+fn map_weight(m: &Map) -> usize {
     if m.is_empty() {
         return 0;
     }
@@ -306,7 +306,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
     fn v(exp: Option<u64>) -> Rc<Verified> {
         Rc::new(Verified {

@@ -7,7 +7,7 @@
 use crate::b64;
 use crate::error::{AuthError, Denial};
 use crate::json;
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Signature algorithms this filter accepts. Anything else, including `none` and HS*, is
 /// refused before a key is looked at.
@@ -85,7 +85,7 @@ pub struct Jws<'a> {
     /// The protected header.
     pub header: Header,
     /// The payload, parsed strictly as a JSON object.
-    pub claims: Map<String, Value>,
+    pub claims: Map,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
     pub signing_input: &'a str,
     /// The base64url payload segment, as received (for the payload header).
@@ -125,10 +125,10 @@ fn parse_segments(token: &str) -> Result<Jws<'_>, AuthError> {
     };
     let signing_input = token.get(..h.len() + 1 + p.len()).ok_or_else(|| malformed("segments"))?;
     let header_bytes = b64::decode(h).ok_or_else(|| malformed("header is not base64url"))?;
-    let header_map = json::parse_object_serde(&header_bytes).map_err(|e| not_json("header", &e))?;
+    let header_map = json::parse_object(&header_bytes).map_err(|e| not_json("header", &e))?;
     let header = parse_header(&header_map)?;
     let payload = b64::decode(p).ok_or_else(|| malformed("payload is not base64url"))?;
-    let claims = json::parse_object_serde(&payload).map_err(|e| not_json("payload", &e))?;
+    let claims = json::parse_object(&payload).map_err(|e| not_json("payload", &e))?;
     let signature = b64::decode(s).ok_or_else(|| malformed("signature is not base64url"))?;
     if signature.is_empty() {
         return Err(AuthError::with(Denial::BadSignature, "empty signature"));
@@ -152,7 +152,7 @@ fn not_json(segment: &str, e: &dyn std::fmt::Display) -> AuthError {
 }
 
 #[inline(never)]
-fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
+fn parse_header(m: &Map) -> Result<Header, AuthError> {
     let alg = match m.get("alg") {
         Some(Value::String(a)) => a,
         Some(_) => return Err(malformed("alg is not a string")),
@@ -183,7 +183,7 @@ fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
 }
 
 /// Reads `iss` from a payload without verifying anything, to choose the provider.
-pub fn issuer(claims: &Map<String, Value>) -> Option<&str> {
+pub fn issuer(claims: &Map) -> Option<&str> {
     claims.get("iss").and_then(Value::as_str)
 }
 

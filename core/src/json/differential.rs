@@ -7,7 +7,7 @@ use super::*;
 use serde::de::{self as sde, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
 
-use super::bridge::{from_serde, to_serde};
+use super::bridge::from_serde;
 
 /// Equal, floats to the bit (`-0.0` is not `0.0`).
 fn same(a: &Value, b: &Value) -> bool {

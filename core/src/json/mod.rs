@@ -11,13 +11,24 @@ mod pow10;
 mod value;
 mod write;
 
+#[cfg(test)]
 pub mod bridge;
+
+/// serde_json's `json!`, as our [`Value`] (tests).
+#[cfg(test)]
+macro_rules! json {
+    ($($t:tt)+) => {
+        $crate::json::bridge::from_serde(serde_json::json!($($t)+))
+    };
+}
+#[cfg(test)]
+pub(crate) use json;
 #[cfg(test)]
 mod differential;
 
 pub use parse::{Dups, ParseError};
 pub use value::{Map, Number, Value};
-pub use write::to_string;
+pub use write::{fields, to_string};
 
 use std::fmt;
 
@@ -68,14 +79,6 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map, JsonError> {
         Err(ParseError::TooManyValues) => Err(JsonError::TooManyValues),
         Err(e) => Err(JsonError::Syntax(e.to_string())),
     }
-}
-
-/// Transitional: [`parse_object`] as serde_json's map, for modules not yet switched.
-pub fn parse_object_serde(bytes: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, JsonError> {
-    parse_object(bytes).map(|m| match bridge::to_serde(&Value::Object(m)) {
-        serde_json::Value::Object(m) => m,
-        _ => serde_json::Map::new(),
-    })
 }
 
 #[cfg(test)]

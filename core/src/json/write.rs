@@ -13,6 +13,22 @@ pub fn to_string(v: &Value) -> String {
     out
 }
 
+/// An object with its members in the order given: a struct as serde's derived `Serialize`
+/// wrote it (fields in declaration order).
+pub fn fields(members: &[(&str, Value)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, x)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(&mut out, k);
+        out.push(':');
+        value(&mut out, x);
+    }
+    out.push('}');
+    out
+}
+
 /// Writes a value. Nested arrays and objects recurse: every value written was built by the
 /// parser (at most 128 levels deep) or by the filter itself.
 #[inline(never)]
