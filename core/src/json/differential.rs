@@ -304,6 +304,24 @@ fn numbers_read_and_write_as_serde_json() {
         check_document(t.as_bytes());
         n += 2;
     }
+    // Powers of two (the uneven gap below them), their neighbours, subnormals, and decimals.
+    let mut special = Vec::new();
+    for e in -1074..=1023 {
+        let p = 2f64.powi(e);
+        special.extend([p, f64::from_bits(p.to_bits() + 1), f64::from_bits(p.to_bits().saturating_sub(1)), -p]);
+    }
+    for i in 1..2000u64 {
+        special.extend([f64::from_bits(i), f64::from_bits(i << 40), i as f64 / 1000.0, (i * 7919) as f64 * 1e10, 1.0 / i as f64]);
+    }
+    for f in special {
+        if !f.is_finite() {
+            continue;
+        }
+        let mut ours = String::new();
+        write::float(&mut ours, f);
+        assert_eq!(ours, serde_json::to_string(&f).unwrap(), "{f:e}");
+        n += 1;
+    }
     for f in [0.0, -0.0, 1.0, 0.1, 1e15, 1e16, 1e-5, 1e-6, 123.456, 1e300, 5e-324, f64::MAX, f64::MIN_POSITIVE, 1.5e-7, 1e100] {
         let mut ours = String::new();
         write::float(&mut ours, f);

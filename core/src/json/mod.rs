@@ -8,6 +8,7 @@
 
 mod parse;
 mod pow10;
+mod shortest;
 mod value;
 mod write;
 

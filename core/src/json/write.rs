@@ -117,27 +117,21 @@ pub(crate) fn number(out: &mut String, n: &Number) {
     }
 }
 
-/// A finite float in serde_json's layout: the shortest digits that read back to `f` (the
-/// standard library's `{:e}` finds them), in plain notation when the decimal exponent is
+/// A finite float in serde_json's layout: the shortest digits that read back to `f`
+/// ([`super::shortest`]), in plain notation when the decimal exponent is
 /// within -5..=15 (with `.0` on whole numbers), else `d.ddde±x`.
 #[inline(never)]
 pub(crate) fn float(out: &mut String, f: f64) {
-    let sci = format!("{f:e}");
-    let (sign, sci) = match sci.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", sci.as_str()),
-    };
-    out.push_str(sign);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
-    if digits.iter().all(|b| *b == b'0') {
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    if f == 0.0 {
         out.push_str("0.0");
         return;
     }
-    let n = i32::try_from(digits.len()).unwrap_or(i32::MAX);
-    even_on_tie(f, &mut digits, exp - (n - 1));
+    let (digits, exp) = super::shortest::shortest(f);
     let digits = String::from_utf8(digits).unwrap_or_default();
+    let n = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     if (-5..=15).contains(&exp) {
         if n - 1 <= exp {
             out.push_str(&digits);
@@ -162,52 +156,6 @@ pub(crate) fn float(out: &mut String, f: f64) {
         out.push_str(rest);
     }
     let _ = write!(out, "e{}{}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
-}
-
-/// When `f` lies exactly halfway between the shortest digits found and their neighbour in the
-/// last place (both read back to `f`), serde_json's writer takes the one with the even last
-/// digit; the standard library's `{:e}` may take the other. `digits × 10^p` is the decimal found.
-#[inline(never)]
-fn even_on_tie(f: f64, digits: &mut [u8], p: i32) {
-    let Some(last) = digits.last().copied() else { return };
-    if last % 2 == 0 {
-        return;
-    }
-    let d = digits.iter().fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'));
-    // f = m × 2^k with m odd.
-    let bits = f.abs().to_bits();
-    let (mut m, mut k) = match (bits >> 52) as i32 {
-        0 => (u128::from(bits & ((1 << 52) - 1)), -1074),
-        e => (u128::from(bits & ((1 << 52) - 1) | 1 << 52), e - 1075),
-    };
-    if m == 0 {
-        return;
-    }
-    while m % 2 == 0 {
-        m /= 2;
-        k += 1;
-    }
-    // 2f / 10^p, when it is an odd integer (f halfway between two decimals of the last place).
-    let twice = if p <= 0 {
-        let q = p.unsigned_abs();
-        if k + 1 + p.abs() != 0 || q > 27 {
-            return;
-        }
-        5u128.pow(q).checked_mul(m)
-    } else {
-        if k + 1 != p || p > 27 {
-            return;
-        }
-        let five = 5u128.pow(p.unsigned_abs());
-        (m % five == 0).then(|| m / five)
-    };
-    let Some(twice) = twice else { return };
-    let Some(slot) = digits.last_mut() else { return };
-    if twice + 1 == 2 * d {
-        *slot -= 1;
-    } else if twice == 2 * d + 1 && last < b'9' {
-        *slot += 1;
-    }
 }
 
 fn zeros(out: &mut String, n: i32) {
