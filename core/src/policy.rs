@@ -204,7 +204,7 @@ impl KeptClaims {
 
     /// A copy of the kept members of `claims`.
     pub fn filter(&self, claims: &Map) -> KeptValues {
-        let kept = self.0.iter().filter_map(|n| Some((Box::from(&**n), claims.get(&**n)?.clone())));
+        let kept = self.0.iter().filter_map(|n| Some((Box::from(&**n), claims.get(n)?.clone())));
         KeptValues(kept.collect())
     }
 }

@@ -514,7 +514,7 @@ impl Parser<'_> {
                 }
                 Some(b'.') => return self.decimal(positive, significand, exponent),
                 Some(b'e' | b'E') => return self.exponent(positive, significand, exponent),
-                _ => return self.from_parts(positive, significand, exponent),
+                _ => return self.scaled(positive, significand, exponent),
             }
         }
     }
@@ -549,7 +549,7 @@ impl Parser<'_> {
         let exponent = before.saturating_add(after);
         match self.peek() {
             Some(b'e' | b'E') => self.exponent(positive, significand, exponent),
-            _ => self.from_parts(positive, significand, exponent),
+            _ => self.scaled(positive, significand, exponent),
         }
     }
 
@@ -581,7 +581,7 @@ impl Parser<'_> {
             }
         }
         let exponent = if positive_exp { starting.saturating_add(exp) } else { starting.saturating_sub(exp) };
-        self.from_parts(positive, significand, exponent)
+        self.scaled(positive, significand, exponent)
     }
 
     /// An exponent beyond i32: zero for a zero significand or a negative exponent, else refused.
@@ -599,7 +599,7 @@ impl Parser<'_> {
 
     /// `significand × 10^exponent`, scaled by the nearest f64 powers of ten; infinite refused.
     #[inline(never)]
-    fn from_parts(&mut self, positive: bool, significand: u64, mut exponent: i32) -> Result<f64, ParseError> {
+    fn scaled(&mut self, positive: bool, significand: u64, mut exponent: i32) -> Result<f64, ParseError> {
         let mut f = significand as f64;
         loop {
             match POW10.get(exponent.unsigned_abs() as usize) {

@@ -114,7 +114,7 @@ pub(crate) fn shortest(f: f64) -> (Vec<u8>, i32) {
     let bit_len = 64 - i32::try_from(m.leading_zeros()).unwrap_or(0);
     // floor(x · log10 2) + 1 in integers (78913 / 2^18 ≈ log10 2; no float-to-int conversion,
     // which the module's wasm features lack); the loops below correct it either way.
-    let mut k = ((e + bit_len - 1) * 78_913 >> 18) + 1;
+    let mut k = (((e + bit_len - 1) * 78_913) >> 18) + 1;
     if k >= 0 {
         s.mul_pow10(k.unsigned_abs());
     } else {
