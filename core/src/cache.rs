@@ -85,7 +85,7 @@ pub struct Verified {
 
 impl Verified {
     /// Heap bytes it holds (with its `Rc`), for the byte bound: sizes and capacities as
-    /// allocated, B-tree nodes estimated (allocator headers are not counted).
+    /// allocated (allocator headers are not counted).
     pub fn weight(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(k, v)| k.capacity() + v.capacity()).sum();
         2 * size_of::<usize>()
@@ -96,13 +96,10 @@ impl Verified {
     }
 }
 
-/// A B-tree node holds up to 11 members; count them half full, and one node at least.
+/// An object's members are one vector of (name, value), sorted by name.
 fn map_weight(m: &Map) -> usize {
-    if m.is_empty() {
-        return 0;
-    }
     let members: usize = m.iter().map(|(k, v)| k.capacity() + value_weight(v)).sum();
-    2 * m.len().max(6) * (size_of::<String>() + size_of::<Value>()) + members
+    m.capacity() * (size_of::<String>() + size_of::<Value>()) + members
 }
 
 fn value_weight(v: &Value) -> usize {
