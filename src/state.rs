@@ -19,7 +19,7 @@ pub fn record_allow(host: &mut dyn FilterHost, config: &Config, allow: &Allow) {
         }
         let claims = &id.verified.claims;
         for claim in ["sub", "iss"] {
-            if let Some(v) = claims.get(claim).and_then(serde_json::Value::as_str) {
+            if let Some(v) = claims.get(claim).and_then(jwt_core::json::Value::as_str) {
                 host.set_state(&format!("jwt_filter.{claim}"), v);
             }
         }

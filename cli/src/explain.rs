@@ -429,7 +429,11 @@ impl Observer for Recorder<'_> {
             }
             Step::Found { source, bytes } => json!({"step": "token", "source": source_text(source), "bytes": bytes}),
             Step::CacheHit { provider } => json!({"step": "cache", "provider": provider_name(cfg, provider)}),
-            Step::Parsed { alg, kid, claims } => json!({"step": "header", "alg": alg.name(), "kid": kid, "claims": claims}),
+            Step::Parsed { alg, kid, claims } => {
+                // The core's own JSON value, as serde_json's (its text reads back the same).
+                let claims: Value = serde_json::from_str(&claims_text(claims)).unwrap_or_default();
+                json!({"step": "header", "alg": alg.name(), "kid": kid, "claims": claims})
+            }
             Step::Refused { error } => json!({"step": "refused", "reason": reason(error)}),
             Step::Issuer { candidates, matching } => {
                 json!({"step": "issuer", "accepted_here": names(cfg, candidates), "matching_iss": names(cfg, matching)})
@@ -601,4 +605,9 @@ fn render(doc: &Value) -> String {
         line("counter", s(&o["counter"]));
     }
     out
+}
+
+/// A token's claims as compact JSON text.
+fn claims_text(claims: &jwt_core::json::Map) -> String {
+    jwt_core::json::Value::Object(claims.clone()).to_string()
 }

@@ -15,9 +15,9 @@
 //! token's `exp`.
 
 use crate::claims::Times;
+use crate::json::{Map, Value};
 use crate::policy::KeptValues;
 use crate::rules::ProviderId;
-use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
@@ -58,7 +58,7 @@ pub struct Verified {
 
 impl Verified {
     /// Heap bytes it holds (with its `Rc`), for the byte bound: sizes and capacities as
-    /// allocated, B-tree nodes estimated (allocator headers are not counted).
+    /// allocated (allocator headers are not counted).
     pub fn weight(&self) -> usize {
         let headers: usize = self.headers.iter().map(|(k, v)| k.capacity() + v.capacity()).sum();
         2 * size_of::<usize>()
@@ -69,13 +69,10 @@ impl Verified {
     }
 }
 
-/// A B-tree node holds up to 11 members; count them half full, and one node at least.
-fn map_weight(m: &Map<String, Value>) -> usize {
-    if m.is_empty() {
-        return 0;
-    }
+/// An object's members are one vector of (name, value), sorted by name.
+fn map_weight(m: &Map) -> usize {
     let members: usize = m.iter().map(|(k, v)| k.capacity() + value_weight(v)).sum();
-    2 * m.len().max(6) * (size_of::<String>() + size_of::<Value>()) + members
+    m.capacity() * (size_of::<String>() + size_of::<Value>()) + members
 }
 
 fn value_weight(v: &Value) -> usize {
@@ -261,7 +258,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
     fn v(exp: Option<u64>) -> Rc<Verified> {
         Rc::new(Verified {

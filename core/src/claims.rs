@@ -5,7 +5,7 @@
 //! The current time is an argument: nothing here reads a clock.
 
 use crate::error::{AuthError, Denial};
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Which Cognito token a provider accepts (`token_use`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct Times {
 /// Reads a NumericDate claim. It must be a non-negative integer: strings, floats, negative
 /// numbers and `null` are refused (as jwt-simple does), and values too large for JSON numbers
 /// (`1e309`) never parse at all.
-pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u64>, AuthError> {
+pub fn numeric_date(claims: &Map, name: &str) -> Result<Option<u64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::Number(n)) => {
@@ -68,7 +68,7 @@ pub fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<u6
 
 impl Times {
     /// Reads and type-checks `exp` and `nbf`.
-    pub fn read(claims: &Map<String, Value>) -> Result<Times, AuthError> {
+    pub fn read(claims: &Map) -> Result<Times, AuthError> {
         Ok(Times { exp: numeric_date(claims, "exp")?, nbf: numeric_date(claims, "nbf")? })
     }
 
@@ -88,7 +88,7 @@ impl Times {
     }
 }
 
-fn string_or_array<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Vec<&'a str>, AuthError> {
+fn string_or_array<'a>(claims: &'a Map, name: &str) -> Result<Vec<&'a str>, AuthError> {
     match claims.get(name) {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.as_str()]),
@@ -100,7 +100,7 @@ fn string_or_array<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Vec
     }
 }
 
-fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, AuthError> {
+fn string_claim<'a>(claims: &'a Map, name: &str) -> Result<Option<&'a str>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -110,7 +110,7 @@ fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Result<Option
 
 impl ClaimRules {
     /// Checks a verified token's claims at `now` (seconds). Returns its time claims.
-    pub fn check(&self, claims: &Map<String, Value>, now: u64) -> Result<Times, AuthError> {
+    pub fn check(&self, claims: &Map, now: u64) -> Result<Times, AuthError> {
         let iss = string_claim(claims, "iss")?;
         if iss != Some(self.issuer.as_str()) {
             return Err(AuthError::with(Denial::UnknownIssuer, format!("iss {:?}", iss.unwrap_or("-"))));
@@ -145,7 +145,7 @@ impl ClaimRules {
     }
 }
 
-fn check_cognito(c: &CognitoRules, claims: &Map<String, Value>, aud: &[&str]) -> Result<(), AuthError> {
+fn check_cognito(c: &CognitoRules, claims: &Map, aud: &[&str]) -> Result<(), AuthError> {
     let token_use = string_claim(claims, "token_use")?;
     let is_access = match (token_use, c.token_use) {
         (Some("access"), TokenUse::Access | TokenUse::Any) => true,
@@ -172,7 +172,7 @@ fn check_cognito(c: &CognitoRules, claims: &Map<String, Value>, aud: &[&str]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
     const NOW: u64 = 1_700_000_000;
 
@@ -187,7 +187,7 @@ mod tests {
         }
     }
 
-    fn obj(v: Value) -> Map<String, Value> {
+    fn obj(v: Value) -> Map {
         v.as_object().cloned().unwrap()
     }
 

@@ -8,12 +8,11 @@
 use crate::claims::{ClaimRules, CognitoRules, TokenUse};
 use crate::error::ReplyOptions;
 use crate::extract::TokenSource;
+use crate::json::Value;
 use crate::jwk::KeySet;
 use crate::output::{Output, UserFormat};
 use crate::policy::{Authz, ClaimCondition, Condition, Subjects};
 use crate::rules::{HeaderMatch, Match, PathMatch, ProviderId, Requirement, Rule};
-use serde::Deserialize;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::mem::take;
@@ -44,140 +43,142 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
 const REQUIREMENT_FORMS: &str = "one of {\"provider\": name}, {\"any\": [..]}, {\"all\": [..]}, {\"allow_missing\": [..]}, {\"allow_missing_or_failed\": [..]}, \"none\"";
 
 // ---------------------------------------------------------------------------------------------
-// The document as written. The reader ([`read`]) fills these; their serde derives are not used
-// by the filter (so not in the wasm module): they give the JSON Schema (`schema` feature) and the
-// reference the tests compare the reader with.
+// The document as written. The reader ([`read`]) fills these. Their serde attributes are not in
+// the filter (the module has no serde): they shape the JSON Schema (`schema` feature), and the
+// tests derive `Deserialize` as the reference they compare the reader with.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Config"))]
 struct RawConfig {
     /// Where editors find the JSON Schema of this document; ignored by the filter.
-    #[serde(rename = "$schema", default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(rename = "$schema", default))]
     _schema: Option<String>,
     /// Map of provider name → provider. Names appear in stats and rules (letters, digits, `_`, `-`).
     /// Required.
     providers: BTreeMap<String, RawProvider>,
     /// Ordered rules; the first whose `match` holds decides. Default: [].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     rules: Vec<RawRule>,
     /// Requirement for requests no rule matches. Default: any provider.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     default_requires: Option<RawRequirement>,
     /// `realm` in `WWW-Authenticate`. Default: "envoy".
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     realm: Option<String>,
     /// Longer tokens are refused before any parsing. Default: 8192.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_token_bytes: Option<usize>,
     /// Let CORS preflight requests through untouched. Default: true.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     bypass_cors_preflight: Option<bool>,
     /// What a request needing a provider without usable keys gets: `"503"` (with `Retry-After`; the client
     /// keeps its token and retries), `"401"` (as `jwt_authn`), or `"unauthenticated"` (treated as no token:
     /// passes only where the rule allows missing tokens, else 503). Default: "503".
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     on_keys_unavailable: Option<UnavailableMode>,
     /// Verified-token cache per worker; `max_entries: 0` turns it off. Default: {"max_entries": 10000,
     /// "max_bytes": 16777216}.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     cache: Option<RawCache>,
     /// `"auto"`: Envoy's BoringSSL (`verify_signature`) for RS*/ES*, pure Rust otherwise and where the host
     /// lacks it. `"pure_rust"`: never use the host. Default: "auto". The released module has no
     /// pure-Rust ECDSA: ES* needs the host, and without it gets 500 `no_verifier`.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     crypto: Option<CryptoMode>,
     /// Put operator detail (`reason`, `detail`) in reply bodies. Default: false.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     debug: bool,
     /// Record the outcome in Envoy filter state for access logs and RBAC (see Observability); each value
     /// costs a host call per request. Default: false.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     filter_state: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Provider"))]
 struct RawProvider {
     /// Exact `iss` value. Tokens are matched to providers by it. Required unless cognito.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     issuer: Option<String>,
     /// Cognito user pool: `{"region", "user_pool_id", "token_use": "access"|"id"|"any", "client_ids":
     /// [...]}`. Derives `issuer` (`https://cognito-idp.<region>.amazonaws.com/<pool>`) and the JWKS path
     /// (`/<pool>/.well-known/jwks.json`). Access tokens are checked on `client_id`, id tokens on `aud`;
     /// `token_use` must match. `client_ids` is required unless `"allow_any_client": true`.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     cognito: Option<RawCognito>,
     /// `aud` (string or array) must hold one of these. Required unless cognito or allow_any_audience.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     audiences: Option<Vec<String>>,
     /// Explicitly skip the audience check. Default: false.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     allow_any_audience: bool,
     /// Where keys come from: `{"inline": <JWKS object or string>}`, or a remote source (below). Required.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     jwks: Option<RawJwks>,
     /// Headers holding the token; the prefix (scheme) is compared case-insensitively. Default: [{"name":
     /// "authorization", "prefix": "Bearer"}].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     from_headers: Option<Vec<RawHeaderSource>>,
     /// Query parameters holding the token; removed from the path before the request goes upstream. Default:
     /// [].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     from_params: Vec<String>,
     /// Cookies holding the token. Default: [].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     from_cookies: Vec<String>,
     /// Keep the token header upstream; `false` removes it after verification. Default: true.
-    #[serde(default = "yes")]
+    #[cfg_attr(any(test, feature = "schema"), serde(default = "yes"))]
     forward: bool,
     /// Refuse tokens without `exp`. Default: true.
-    #[serde(default = "yes")]
+    #[cfg_attr(any(test, feature = "schema"), serde(default = "yes"))]
     require_exp: bool,
     /// Allowed clock difference for `exp`, `nbf`, `iat`. Default: 60.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     clock_skew_seconds: Option<u64>,
     /// Refuse tokens whose `exp - iat` is longer.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_lifetime_seconds: Option<u64>,
     /// `{"exact": [...], "prefixes": [...]}`: allowed `sub` values (403 otherwise).
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     subjects: Option<RawSubjects>,
     /// `cognito:groups` must contain one of these (403 otherwise). Default: [].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     groups: Vec<String>,
     /// `scope` (space-delimited) must contain all of these (403 otherwise). Default: [].
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     scopes: Vec<String>,
     /// What goes upstream.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     output: Option<RawOutput>,
 }
 
+#[cfg(any(test, feature = "schema"))]
 fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Cognito"))]
 struct RawCognito {
     region: String,
     user_pool_id: String,
     token_use: RawTokenUse,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     client_ids: Option<Vec<String>>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     allow_any_client: bool,
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(rename_all = "snake_case"))]
 #[cfg_attr(feature = "schema", schemars(rename = "TokenUse"))]
 enum RawTokenUse {
     Access,
@@ -185,89 +186,91 @@ enum RawTokenUse {
     Any,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "HeaderSource"))]
 struct RawHeaderSource {
     name: String,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     prefix: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Subjects"))]
 struct RawSubjects {
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     exact: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     prefixes: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Jwks"))]
 struct RawJwks {
     /// Keys in the configuration: a JWKS object, or a string holding one.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<serde_json::Value>", extend("default" = null)))]
     inline: Option<Value>,
     /// Envoy cluster that reaches the JWKS host (under Istio: `outbound|443||<host>`). Required.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     cluster: Option<String>,
     /// `:authority` of the request. Default: the issuer's host.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     authority: Option<String>,
     /// JWKS path on the cluster (derived for Cognito; or use `discovery`).
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     path: Option<String>,
     /// Find the JWKS through `<issuer>/.well-known/openid-configuration`. A `jwks_uri` on the same host is
     /// followed; another host is logged with the cluster to add. Default: false.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     discovery: bool,
     /// Per-request timeout. Default: 5000.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     timeout_ms: Option<u64>,
     /// Refresh interval after a good fetch. Default: 600.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     refresh_seconds: Option<u64>,
     /// How long the last good keys keep serving while refreshes fail. Default: 86400.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_stale_seconds: Option<u64>,
     /// At most one unknown-`kid` refetch per this window, across all workers. Default: 10.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     kid_miss_penalty_seconds: Option<u64>,
     /// How long a request with an unknown `kid` may wait for that refetch (0: never wait). Default: 3000.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     kid_miss_wait_ms: Option<u64>,
     /// Largest JWKS accepted. Default: 262144.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_bytes: Option<usize>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Output"))]
 struct RawOutput {
     /// Header for the user; `null` turns it off. Default: "x-current-user".
-    #[serde(default = "default_user_header", deserialize_with = "nullable")]
+    #[cfg_attr(any(test, feature = "schema"), serde(default = "default_user_header", deserialize_with = "nullable"))]
     #[cfg_attr(feature = "schema", schemars(with = "Option<String>"))]
     user_header: Option<String>,
     /// A list: the header holds only these claims, as compact JSON. Default: all claims.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     user_claims: Option<Vec<String>>,
     /// One claim: the header holds its value (strings as they are).
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     user_claim: Option<String>,
     /// Header → claim. Scalars as they are, arrays joined with commas, objects as JSON; dot paths reach
     /// nested claims (a top-level claim whose name contains dots wins). Default: {}.
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     claim_headers: BTreeMap<String, String>,
     /// Header for the raw base64url payload (as `jwt_authn`'s `forward_payload_header`).
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     payload_header: Option<String>,
 }
 
@@ -276,72 +279,75 @@ fn default_user_header() -> Option<String> {
 }
 
 /// `null` → `None`, a string → `Some` (used where absent and null differ).
+#[cfg(test)]
 fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Option::<String>::deserialize(d)
+    <Option<String> as serde::Deserialize>::deserialize(d)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Rule"))]
 struct RawRule {
-    #[serde(rename = "match")]
+    #[cfg_attr(any(test, feature = "schema"), serde(rename = "match"))]
     when: RawMatch,
     requires: RawRequirement,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     groups: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     scopes: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     claims: Vec<RawCondition>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Match"))]
 struct RawMatch {
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     prefix: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     exact: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     regex: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     methods: Vec<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     headers: Vec<RawHeaderMatch>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "HeaderMatch"))]
 struct RawHeaderMatch {
     name: String,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     exact: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     prefix: Option<String>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     present: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Condition"))]
 struct RawCondition {
     path: String,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<serde_json::Value>", extend("default" = null)))]
     equals: Option<Value>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<serde_json::Value>", extend("default" = null)))]
     contains: Option<Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(rename_all = "snake_case", deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Requirement"))]
 enum RawRequirement {
     Provider(String),
@@ -352,14 +358,14 @@ enum RawRequirement {
     None,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(any(test, feature = "schema"), serde(deny_unknown_fields))]
 #[cfg_attr(feature = "schema", schemars(rename = "Cache"))]
 struct RawCache {
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_entries: Option<usize>,
-    #[serde(default)]
+    #[cfg_attr(any(test, feature = "schema"), serde(default))]
     max_bytes: Option<usize>,
 }
 
@@ -367,25 +373,27 @@ struct RawCache {
 // The compiled form.
 
 /// What to answer while a provider has no usable keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(any(test, feature = "schema"), serde(rename_all = "snake_case"))]
 pub enum UnavailableMode {
     /// 503 with `Retry-After` (the default): the client keeps its token and retries.
     #[default]
-    #[serde(rename = "503")]
+    #[cfg_attr(any(test, feature = "schema"), serde(rename = "503"))]
     RetryLater,
     /// 401 `invalid_token`, as `jwt_authn` does.
-    #[serde(rename = "401")]
+    #[cfg_attr(any(test, feature = "schema"), serde(rename = "401"))]
     Reject,
     /// Treat the token as absent: passes where the rule allows missing tokens, else 503.
     Unauthenticated,
 }
 
 /// Which signature path to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(serde::Deserialize))]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+#[cfg_attr(any(test, feature = "schema"), serde(rename_all = "snake_case"))]
 pub enum CryptoMode {
     /// Envoy's `verify_signature` where offered, pure Rust otherwise (the default; ES* has no
     /// pure-Rust path in the released module).
@@ -528,13 +536,13 @@ impl Config {
 /// (`jwt-filter schema`). `on_configure` reads the document with `read.rs`, and the differential
 /// test below holds that reader to these types' derived one, so the two cannot drift apart.
 #[cfg(feature = "schema")]
-pub fn json_schema() -> Value {
+pub fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(RawConfig).to_value();
     if let Some(o) = schema.as_object_mut() {
-        o.insert("title".into(), Value::from("jwt-filter configuration"));
+        o.insert("title".into(), serde_json::Value::from("jwt-filter configuration"));
         o.insert(
             "description".into(),
-            Value::from("Configuration of the jwt-filter proxy-wasm module (generated by `jwt-filter schema`)."),
+            serde_json::Value::from("Configuration of the jwt-filter proxy-wasm module (generated by `jwt-filter schema`)."),
         );
     }
     schema
@@ -1117,7 +1125,7 @@ fn claim_conditions(at: &str, raw: Vec<RawCondition>) -> Result<Vec<ClaimConditi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn cognito() -> Value {
         json!({

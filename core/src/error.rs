@@ -339,7 +339,7 @@ fn body(err: &AuthError, code: Option<&str>, debug: bool) -> String {
         ReplyClass::ServerError => "server_error",
         _ => "unauthorized",
     });
-    let mut body = serde_json::Map::new();
+    let mut body = crate::json::Map::new();
     body.insert("error".into(), error.into());
     body.insert("error_description".into(), d.description().into());
     if debug {
@@ -348,7 +348,7 @@ fn body(err: &AuthError, code: Option<&str>, debug: bool) -> String {
             body.insert("detail".into(), err.detail.clone().into());
         }
     }
-    serde_json::Value::Object(body).to_string()
+    crate::json::Value::Object(body).to_string()
 }
 
 /// A request the filter cannot judge because of its own state, not the token: no [`Denial`]
@@ -382,10 +382,10 @@ pub fn fault_reply(fault: Fault) -> Reply {
     if fault == Fault::NotReady {
         headers.push(("retry-after", "1".to_string()));
     }
-    let mut body = serde_json::Map::new();
+    let mut body = crate::json::Map::new();
     body.insert("error".into(), error.into());
     body.insert("error_description".into(), description.into());
-    Reply { status, headers, body: serde_json::Value::Object(body).to_string() }
+    Reply { status, headers, body: crate::json::Value::Object(body).to_string() }
 }
 
 /// Envoy's response-code details for a local reply: `jwt_filter_<reason>`, so access logs

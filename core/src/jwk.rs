@@ -6,8 +6,8 @@ use crate::b64;
 use crate::crypto::rsa::RsaPublicKey;
 use crate::crypto::{EcKey, KeyMaterial};
 use crate::der::{self, Curve};
+use crate::json::{Map, Value};
 use crate::jws::Alg;
-use serde_json::{Map, Value};
 use std::fmt;
 
 /// Most keys kept from one JWKS document; real issuers publish two to four.
@@ -71,7 +71,7 @@ impl KeySet {
     /// Parses a JWKS document (`{"keys": [...]}`), or a single JWK. Unusable keys are skipped
     /// and listed; a set with no usable key is an error.
     pub fn parse(bytes: &[u8]) -> Result<KeySet, JwksError> {
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
+        let doc = crate::json::parse(bytes).map_err(|e| JwksError::NotJwks(e.to_string()))?;
         let Value::Object(doc) = doc else {
             return Err(JwksError::NotJwks("not an object".into()));
         };
@@ -121,7 +121,7 @@ impl KeySet {
     }
 }
 
-fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
+fn member<'a>(m: &'a Map, name: &str) -> Result<Option<&'a str>, String> {
     match m.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -129,7 +129,7 @@ fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, 
     }
 }
 
-fn bytes(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
+fn bytes(m: &Map, name: &str) -> Result<Vec<u8>, String> {
     let s = member(m, name)?.ok_or_else(|| format!("{name} missing"))?;
     b64::decode_lenient(s).ok_or_else(|| format!("{name} is not base64url"))
 }
@@ -137,7 +137,7 @@ fn bytes(m: &Map<String, Value>, name: &str) -> Result<Vec<u8>, String> {
 // The key-type arms and `parse_key` stay out of line: inlined into `KeySet::parse` they made a
 // 5.4 KB function, and V8's compile memory follows the largest functions (issue 13).
 #[inline(never)]
-fn rsa_key(m: &Map<String, Value>) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
+fn rsa_key(m: &Map) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
     let n = bytes(m, "n")?;
     let e = bytes(m, "e")?;
     let key = RsaPublicKey::new(&n, &e).map_err(|e| format!("RSA key refused: {e:?}"))?;
@@ -145,7 +145,7 @@ fn rsa_key(m: &Map<String, Value>) -> Result<(KeyMaterial, Option<Vec<u8>>), Str
 }
 
 #[inline(never)]
-fn ec_key(m: &Map<String, Value>) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
+fn ec_key(m: &Map) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
     let curve = match member(m, "crv")? {
         Some("P-256") => Curve::P256,
         Some("P-384") => Curve::P384,
@@ -159,7 +159,7 @@ fn ec_key(m: &Map<String, Value>) -> Result<(KeyMaterial, Option<Vec<u8>>), Stri
 }
 
 #[inline(never)]
-fn okp_key(m: &Map<String, Value>) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
+fn okp_key(m: &Map) -> Result<(KeyMaterial, Option<Vec<u8>>), String> {
     if member(m, "crv")? != Some("Ed25519") {
         return Err("only the Ed25519 OKP curve is supported".into());
     }

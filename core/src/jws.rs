@@ -7,7 +7,7 @@
 use crate::b64;
 use crate::error::{AuthError, Denial};
 use crate::json;
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Signature algorithms this filter accepts. Anything else, including `none` and HS*, is
 /// refused before a key is looked at.
@@ -85,7 +85,7 @@ pub struct Jws<'a> {
     /// The protected header.
     pub header: Header,
     /// The payload, parsed strictly as a JSON object.
-    pub claims: Map<String, Value>,
+    pub claims: Map,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`, the bytes that were signed.
     pub signing_input: &'a str,
     /// The base64url payload segment, as received (for the payload header).
@@ -152,7 +152,7 @@ fn not_json(segment: &str, e: &dyn std::fmt::Display) -> AuthError {
 }
 
 #[inline(never)]
-fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
+fn parse_header(m: &Map) -> Result<Header, AuthError> {
     let alg = match m.get("alg") {
         Some(Value::String(a)) => a,
         Some(_) => return Err(malformed("alg is not a string")),
@@ -183,7 +183,7 @@ fn parse_header(m: &Map<String, Value>) -> Result<Header, AuthError> {
 }
 
 /// Reads `iss` from a payload without verifying anything, to choose the provider.
-pub fn issuer(claims: &Map<String, Value>) -> Option<&str> {
+pub fn issuer(claims: &Map) -> Option<&str> {
     claims.get("iss").and_then(Value::as_str)
 }
 

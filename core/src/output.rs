@@ -2,8 +2,8 @@
 //! as compact JSON by default, a subset, or one claim), claims copied to headers, and the raw
 //! payload header. Every header named here is stripped from the client's request first.
 
+use crate::json::{Map, Value};
 use crate::policy::lookup;
-use serde_json::{Map, Value};
 
 /// What the user header holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +96,7 @@ impl Output {
     /// The headers to add for a verified token, without the user header when `user` is false
     /// (it comes from the payload). Values that cannot be header values are skipped (JSON
     /// rendering escapes control characters, so the user header never is).
-    pub fn headers(&self, claims: &Map<String, Value>, payload_b64: &str, user: bool) -> Vec<(String, String)> {
+    pub fn headers(&self, claims: &Map, payload_b64: &str, user: bool) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
         if let Some(name) = self.user_header.as_ref().filter(|_| user) {
             let value = match &self.user_format {
@@ -154,9 +154,9 @@ fn compact_json(json: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
-    fn claims() -> Map<String, Value> {
+    fn claims() -> Map {
         json!({"sub":"u1","username":"andrew","cognito:groups":["a","b"],"org":{"id":7},"n":3,"bad":"x\ny"})
             .as_object()
             .cloned()

@@ -3,7 +3,7 @@
 //! with dot paths into nested claims.
 
 use crate::error::{AuthError, Denial};
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Top-level claims by name: a token's whole claims map, or the [`KeptValues`] of a verified one.
 pub trait Claims {
@@ -11,7 +11,7 @@ pub trait Claims {
     fn member(&self, name: &str) -> Option<&Value>;
 }
 
-impl Claims for Map<String, Value> {
+impl Claims for Map {
     fn member(&self, name: &str) -> Option<&Value> {
         self.get(name)
     }
@@ -203,8 +203,8 @@ impl KeptClaims {
     }
 
     /// A copy of the kept members of `claims`.
-    pub fn filter(&self, claims: &Map<String, Value>) -> KeptValues {
-        let kept = self.0.iter().filter_map(|n| Some((Box::from(&**n), claims.get(&**n)?.clone())));
+    pub fn filter(&self, claims: &Map) -> KeptValues {
+        let kept = self.0.iter().filter_map(|n| Some((Box::from(&**n), claims.get(n)?.clone())));
         KeptValues(kept.collect())
     }
 }
@@ -232,7 +232,7 @@ impl KeptValues {
     }
 
     /// As a JSON object (for tests and tools).
-    pub fn to_map(&self) -> Map<String, Value> {
+    pub fn to_map(&self) -> Map {
         self.iter().map(|(n, v)| (n.to_string(), v.clone())).collect()
     }
 }
@@ -246,9 +246,9 @@ impl Claims for KeptValues {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    fn obj(v: Value) -> Map {
         v.as_object().cloned().unwrap()
     }
 

@@ -11,14 +11,14 @@
 //! `<sid>` is the FNV-1a-64 hash of the source identity in hex, so the filter and the fetcher
 //! find the same keys without sharing provider names.
 //!
-//! The records are written with serde's derived `Serialize` and read back by hand ([`decode_keys`],
-//! [`FetchState::decode`]) with the derived reading's rules (absent members default, unknown ones
-//! are ignored, a mistyped or repeated one makes the record unreadable): serde's derived visitors
-//! are large functions in the wasm module, and V8 compiles each at load.
+//! The records are written and read by hand, as serde's derived `Serialize` wrote them (fields in
+//! order) and with the derived reading's rules ([`decode_keys`], [`FetchState::decode`]: absent
+//! members default, unknown ones are ignored, a mistyped or repeated one makes the record
+//! unreadable); the tests hold both to the derived ones. The module has no serde: its derived
+//! visitors are large functions, and V8 compiles each at load.
 
 use crate::json;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use crate::json::{Map, Value};
 
 /// Prefix of every key this project writes.
 pub const PREFIX: &str = "jwt-filter/v1";
@@ -49,8 +49,8 @@ pub fn state_key(sid: &str) -> String {
 }
 
 /// Metadata stored in front of the JWKS bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(serde::Deserialize))]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
 pub struct KeysMeta {
     /// When these keys were fetched (milliseconds since the epoch).
     pub fetched_at_ms: u64,
@@ -60,7 +60,8 @@ pub struct KeysMeta {
 
 /// Encodes a keys record.
 pub fn encode_keys(meta: &KeysMeta, jwks: &[u8]) -> Vec<u8> {
-    let mut out = serde_json::to_vec(meta).unwrap_or_default();
+    let head = [("fetched_at_ms", Value::from(meta.fetched_at_ms)), ("changed_at_ms", Value::from(meta.changed_at_ms))];
+    let mut out = json::fields(&head).into_bytes();
     out.push(b'\n');
     out.extend_from_slice(jwks);
     out
@@ -78,7 +79,7 @@ pub fn decode_keys(bytes: &[u8]) -> Option<(KeysMeta, &[u8])> {
 /// A member that must be an unsigned integer: `None` if it is something else, `Some(None)` if it
 /// is absent.
 #[inline(never)]
-fn member_u64(m: &Map<String, Value>, key: &str) -> Option<Option<u64>> {
+fn member_u64(m: &Map, key: &str) -> Option<Option<u64>> {
     match m.get(key) {
         None => Some(None),
         Some(v) => v.as_u64().map(Some),
@@ -87,7 +88,7 @@ fn member_u64(m: &Map<String, Value>, key: &str) -> Option<Option<u64>> {
 
 /// A member that must be a string: `None` if it is something else, `Some(None)` if it is absent.
 #[inline(never)]
-fn member_string(m: &Map<String, Value>, key: &str) -> Option<Option<String>> {
+fn member_string(m: &Map, key: &str) -> Option<Option<String>> {
     match m.get(key) {
         None => Some(None),
         Some(Value::String(s)) => Some(Some(s.clone())),
@@ -96,9 +97,9 @@ fn member_string(m: &Map<String, Value>, key: &str) -> Option<Option<String>> {
 }
 
 /// The fetch schedule of one source, shared by every participant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[cfg_attr(test, derive(serde::Deserialize))]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(test, serde(default))]
 pub struct FetchState {
     /// Who holds the fetch lease ("" when free).
     pub lease_holder: String,
@@ -156,7 +157,22 @@ impl FetchState {
 
     /// Encodes a state record.
     pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+        let text = |s: &str| Value::String(s.to_string());
+        json::fields(&[
+            ("lease_holder", text(&self.lease_holder)),
+            ("lease_until_ms", Value::from(self.lease_until_ms)),
+            ("next_fetch_ms", Value::from(self.next_fetch_ms)),
+            ("failures", Value::from(u64::from(self.failures))),
+            ("last_error", text(&self.last_error)),
+            ("last_success_ms", Value::from(self.last_success_ms)),
+            ("last_attempt_ms", Value::from(self.last_attempt_ms)),
+            ("refetch_requested_ms", Value::from(self.refetch_requested_ms)),
+            ("last_kid_refetch_ms", Value::from(self.last_kid_refetch_ms)),
+            ("service_until_ms", Value::from(self.service_until_ms)),
+            ("discovered_path", text(&self.discovered_path)),
+            ("attempts", Value::from(self.attempts)),
+        ])
+        .into_bytes()
     }
 
     /// Whether someone holds an unexpired lease.
@@ -173,7 +189,7 @@ impl FetchState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
     #[test]
     fn fnv_is_stable() {
@@ -215,8 +231,13 @@ mod tests {
             discovered_path: "/k".into(),
             attempts: u64::MAX,
         };
-        let Value::Object(base) = serde_json::to_value(&full).unwrap() else { panic!() };
-        let meta = serde_json::to_value(KeysMeta { fetched_at_ms: 9, changed_at_ms: 10 }).unwrap();
+        // Written as serde's derived `Serialize` wrote them.
+        assert_eq!(full.encode(), serde_json::to_vec(&full).unwrap());
+        let km = KeysMeta { fetched_at_ms: 9, changed_at_ms: 10 };
+        assert_eq!(encode_keys(&km, b"J"), [serde_json::to_vec(&km).unwrap(), b"\nJ".to_vec()].concat());
+        let from = |v| crate::json::bridge::from_serde(v);
+        let Value::Object(base) = from(serde_json::to_value(&full).unwrap()) else { panic!() };
+        let meta = from(serde_json::to_value(km).unwrap());
         let values = [json!(null), json!(-1), json!(1.5), json!(5), json!(4_294_967_296u64), json!("x"), json!([]), json!({})];
         let mut texts: Vec<String> = vec!["".into(), "[]".into(), "{} x".into(), "5".into(), "{}".into()];
         for record in [Value::Object(base.clone()), meta] {

@@ -9,11 +9,11 @@ use crate::claims::Times;
 use crate::crypto::Path;
 use crate::error::AuthError;
 use crate::extract::TokenSource;
+use crate::json::Map;
 use crate::jwk::Jwk;
 use crate::jws::Alg;
 use crate::policy::Authz;
 use crate::rules::{ProviderId, Requirement};
-use serde_json::{Map, Value};
 
 /// One step of a decision.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +47,7 @@ pub enum Step<'a> {
         /// `kid`, if any.
         kid: Option<&'a str>,
         /// The claims.
-        claims: &'a Map<String, Value>,
+        claims: &'a Map,
     },
     /// The request or token could not be used before any key was tried (a source holding
     /// something unusable, tokens by several methods, size, structure, issuer).

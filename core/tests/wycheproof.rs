@@ -310,8 +310,8 @@ fn jws_verdict(token: &str, set: Option<&KeySet>, host: Option<&dyn HostVerifier
             let mut parts = token.split('.');
             let (h, p, s) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
             let header = json::parse_object(&b64::decode(h).unwrap()).unwrap();
-            let alg = Alg::parse(header["alg"].as_str().unwrap()).unwrap();
-            let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
+            let alg = Alg::parse(header.get("alg").and_then(jwt_core::json::Value::as_str).unwrap()).unwrap();
+            let kid = header.get("kid").and_then(jwt_core::json::Value::as_str).map(str::to_string);
             let sig = b64::decode(s).ok_or("signature is not base64url")?;
             if sig.is_empty() {
                 return Err("empty signature".into());

@@ -25,7 +25,7 @@ pub fn plugin_config(size: usize) -> Result<Vec<u8>, String> {
 pub fn unwrap_string_value(raw: Vec<u8>) -> Vec<u8> {
     let trimmed = raw.iter().position(|b| !b.is_ascii_whitespace()).and_then(|i| raw.get(i));
     if trimmed == Some(&b'"') {
-        if let Ok(serde_json::Value::String(s)) = serde_json::from_slice(&raw) {
+        if let Ok(jwt_core::json::Value::String(s)) = jwt_core::json::parse(&raw) {
             return s.into_bytes();
         }
     }

@@ -4,9 +4,9 @@
 //! at load). Every error names the member it is about by its full path.
 //!
 //! The text is first read into a [`Value`] that refuses a member given twice (serde_json's own
-//! `Value` keeps the last silently), then each `Raw*` type takes its members in name order (serde_json's map keeps them
-//! sorted; the derived reader went in document order, so when a document has two errors, the
-//! one named may differ).
+//! `Value` kept the last silently), then each `Raw*` type takes its members in name order (the
+//! crate's [`Map`] keeps them sorted, as serde_json's did; the derived reader went in document
+//! order, so when a document has two errors, the one named may differ).
 //! Each reader is its own small function (`#[inline(never)]`), so none grows large.
 
 use super::{
@@ -14,11 +14,8 @@ use super::{
     RawJwks, RawMatch, RawOutput, RawProvider, RawRequirement, RawRule, RawSubjects, RawTokenUse, UnavailableMode,
     REQUIREMENT_FORMS,
 };
-use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-use std::cell::RefCell;
+use crate::json::{self, Map, ParseError, Value};
 use std::collections::BTreeMap;
-use std::fmt;
 
 type R<T> = Result<T, ConfigError>;
 
@@ -38,126 +35,15 @@ fn printable(s: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // The document: JSON text to a `Value`, refusing duplicate members.
 
-/// Reads the text into a `Value`: syntax errors are the document's, a member given twice is
-/// named by its path, and the document must be an object.
-pub(super) fn document(bytes: &[u8]) -> R<Map<String, Value>> {
-    let state = RefCell::new(Walk::default());
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = Node { state: &state }.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
-    let value = match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            let walk = state.into_inner();
-            if let Some(field) = walk.duplicate {
-                let key = walk.duplicate_key;
-                return Err(fail(&field, format!("duplicate field `{key}`")));
-            }
-            let msg = e.to_string();
-            let message = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(m, _)| m);
-            return Err(fail("(document)", message.to_string()));
-        }
-    };
-    match value {
-        Value::Object(m) => Ok(m),
-        _ => Err(fail("(document)", "must be a JSON object".to_string())),
-    }
-}
-
-/// Where the reading is (the path of the value being read) and the duplicate member found.
-#[derive(Default)]
-struct Walk {
-    path: Vec<Seg>,
-    duplicate: Option<String>,
-    duplicate_key: String,
-}
-
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-impl Walk {
-    fn path_with(&self, key: &str) -> String {
-        let mut out = String::new();
-        for seg in &self.path {
-            match seg {
-                Seg::Key(k) => out = join(&out, k),
-                Seg::Index(i) => out = index(&out, *i),
-            }
-        }
-        join(&out, key)
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Node<'s> {
-    state: &'s RefCell<Walk>,
-}
-
-impl<'de> DeserializeSeed<'de> for Node<'_> {
-    type Value = Value;
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Node<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("non-finite number"))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        loop {
-            self.state.borrow_mut().path.push(Seg::Index(out.len()));
-            let next = seq.next_element_seed(self);
-            self.state.borrow_mut().path.pop();
-            match next? {
-                Some(v) => out.push(v),
-                None => return Ok(Value::Array(out)),
-            }
-        }
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                let mut walk = self.state.borrow_mut();
-                walk.duplicate = Some(walk.path_with(&key));
-                walk.duplicate_key = key;
-                return Err(de::Error::custom("duplicate member"));
-            }
-            self.state.borrow_mut().path.push(Seg::Key(key.clone()));
-            let v = map.next_value_seed(self);
-            self.state.borrow_mut().path.pop();
-            out.insert(key, v?);
-        }
-        Ok(Value::Object(out))
+/// Reads the text into a `Value`: syntax errors are the document's (serde_json's words, without
+/// the position), a member given twice is named by its path, and the document must be an object.
+pub(super) fn document(bytes: &[u8]) -> R<Map> {
+    match json::parse_strict(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(fail("(document)", "must be a JSON object".to_string())),
+        Err(ParseError::Duplicate { path, key }) => Err(fail(&path, format!("duplicate field `{key}`"))),
+        Err(ParseError::Syntax { message, .. }) => Err(fail("(document)", message.to_string())),
+        Err(e) => Err(fail("(document)", e.to_string())),
     }
 }
 
@@ -386,7 +272,7 @@ const CONFIG_FIELDS: [&str; 12] = [
 
 /// The whole document.
 #[inline(never)]
-pub(super) fn config(doc: Map<String, Value>) -> R<RawConfig> {
+pub(super) fn config(doc: Map) -> R<RawConfig> {
     let mut raw = RawConfig {
         _schema: None,
         providers: BTreeMap::new(),

@@ -14,11 +14,10 @@ fn split_url(url: &str) -> Option<(&str, &str)> {
 
 /// The JWKS path a discovery document names, if its `jwks_uri` is on `authority`.
 pub fn jwks_path(body: &[u8], authority: &str) -> Result<String, (FailReason, String)> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| (FailReason::Discovery, format!("discovery document is not JSON: {e}")))?;
+    let doc = crate::json::parse(body).map_err(|e| (FailReason::Discovery, format!("discovery document is not JSON: {e}")))?;
     let uri = doc
         .get("jwks_uri")
-        .and_then(serde_json::Value::as_str)
+        .and_then(crate::json::Value::as_str)
         .ok_or((FailReason::Discovery, "discovery document has no jwks_uri".to_string()))?;
     let (host, path) = split_url(uri).ok_or((FailReason::Discovery, format!("jwks_uri {uri:?} is not an http(s) URL")))?;
     if !host.eq_ignore_ascii_case(authority) {
