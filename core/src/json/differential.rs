@@ -419,9 +419,17 @@ fn structure_errors_and_positions_read_as_serde_json() {
 #[test]
 fn large_objects_keep_their_members_sorted_and_the_last_duplicate() {
     let mut r = Rng(99);
-    for n in [0, 1, 31, 32, 33, 100, 1000] {
+    for n in [0, 1, 31, 32, 33, 100, 1000, 5000, 20_000] {
         let members: Vec<String> = (0..n).map(|_| format!("\"k{}\":{}", r.below(n.max(1) * 2), r.below(10))).collect();
         check_document(format!("{{{}}}", members.join(",")).as_bytes());
+    }
+    // Refusing: a name given again is found in whichever sorted run holds it.
+    let n = 3000;
+    let distinct: Vec<String> = (0..n).map(|i| format!("\"k{}\":0", (i * 7919) % n)).collect();
+    assert!(super::parse_strict(format!("{{{}}}", distinct.join(",")).as_bytes()).is_ok());
+    for again in [0, 1, 31, 32, 1000, n - 1] {
+        let text = format!("{{{},\"k{}\":1}}", distinct.join(","), (again * 7919) % n);
+        assert!(super::parse_strict(text.as_bytes()).is_err(), "member {again} given twice");
     }
 }
 

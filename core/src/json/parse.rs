@@ -644,49 +644,62 @@ fn negative(significand: u64) -> Number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// An object under construction: members sorted by name, and the last few (unsorted) in a tail
-// merged in once it fills, so a lookup is a binary search plus a short scan and building an
-// object of n members costs O(n²/TAIL) moves at worst, not O(n²).
+// An object under construction: sorted runs of members whose lengths at least halve from one
+// run to the next (a binary counter), and the last few members (unsorted) in a tail. A lookup
+// is a binary search per run plus a short scan; a full tail is sorted and becomes a run, and
+// runs of similar length merge, so each member moves O(log n) times: an object of n members
+// costs O(n log n), also for a remote JWKS or discovery document of 1 MiB. (A single sorted
+// list with the tail merged in every 32 members was O(n²/32): 2.8 s for 50,000 members.)
 
 const TAIL: usize = 32;
 
+type Member = (String, Value);
+
 #[derive(Default)]
 struct Members {
-    sorted: Vec<(String, Value)>,
-    tail: Vec<(String, Value)>,
+    runs: Vec<Vec<Member>>,
+    tail: Vec<Member>,
 }
 
 impl Members {
     fn contains(&self, key: &str) -> bool {
-        self.sorted.binary_search_by(|(k, _)| k.as_str().cmp(key)).is_ok() || self.tail.iter().any(|(k, _)| k == key)
+        self.runs.iter().any(|run| run.binary_search_by(|(k, _)| k.as_str().cmp(key)).is_ok())
+            || self.tail.iter().any(|(k, _)| k == key)
+    }
+
+    fn value_mut(&mut self, key: &str) -> Option<&mut Value> {
+        for run in &mut self.runs {
+            if let Ok(i) = run.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                return run.get_mut(i).map(|m| &mut m.1);
+            }
+        }
+        self.tail.iter_mut().find(|(k, _)| k == key).map(|m| &mut m.1)
     }
 
     /// Adds a member. A name already there (only with [`Dups::KeepLast`]) gets the new value.
     #[inline(never)]
     fn insert(&mut self, key: String, v: Value, dups: Dups) {
         if dups == Dups::KeepLast {
-            if let Ok(i) = self.sorted.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
-                if let Some(slot) = self.sorted.get_mut(i) {
-                    slot.1 = v;
-                }
-                return;
-            }
-            if let Some(slot) = self.tail.iter_mut().find(|(k, _)| *k == key) {
-                slot.1 = v;
+            if let Some(slot) = self.value_mut(&key) {
+                *slot = v;
                 return;
             }
         }
         self.tail.push((key, v));
         if self.tail.len() >= TAIL {
-            self.merge();
+            self.seal_tail();
+            while self.runs.len() >= 2
+                && self.runs.get(self.runs.len() - 2).map(Vec::len) <= self.runs.last().map(|r| 2 * r.len())
+            {
+                self.merge_last_two();
+            }
         }
     }
 
-    /// Sorts the tail and merges it into the sorted members.
+    /// Sorts the tail (insertion sort: it is short) and makes it the last run.
     #[inline(never)]
-    fn merge(&mut self) {
+    fn seal_tail(&mut self) {
         let mut tail = std::mem::take(&mut self.tail);
-        // Insertion sort: the tail is short.
         for i in 1..tail.len() {
             let mut j = i;
             while j > 0 && tail.get(j - 1).map(|p| &p.0) > tail.get(j).map(|p| &p.0) {
@@ -694,14 +707,21 @@ impl Members {
                 j -= 1;
             }
         }
-        if self.sorted.is_empty() {
-            self.sorted = tail;
-            return;
+        if !tail.is_empty() {
+            self.runs.push(tail);
         }
-        let old = std::mem::take(&mut self.sorted);
-        let mut out = Vec::with_capacity(old.len() + tail.len());
-        let mut a = old.into_iter().peekable();
-        let mut b = tail.into_iter().peekable();
+    }
+
+    /// Merges the last two runs (their names are disjoint: a name is looked up before it is
+    /// added).
+    #[inline(never)]
+    fn merge_last_two(&mut self) {
+        let (Some(b), Some(a)) = (self.runs.pop(), self.runs.pop()) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let mut a = a.into_iter().peekable();
+        let mut b = b.into_iter().peekable();
         loop {
             let take_a = match (a.peek(), b.peek()) {
                 (Some(x), Some(y)) => x.0 < y.0,
@@ -712,13 +732,14 @@ impl Members {
             let next = if take_a { a.next() } else { b.next() };
             out.extend(next);
         }
-        self.sorted = out;
+        self.runs.push(out);
     }
 
     fn finish(mut self) -> Map {
-        if !self.tail.is_empty() {
-            self.merge();
+        self.seal_tail();
+        while self.runs.len() >= 2 {
+            self.merge_last_two();
         }
-        Map::from_sorted(self.sorted)
+        Map::from_sorted(self.runs.pop().unwrap_or_default())
     }
 }
