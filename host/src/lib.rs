@@ -1,7 +1,7 @@
 //! The proxy-wasm side shared by the filter and the `jwks-fetcher`: panic-free host calls and
-//! the module's exports ([`abi`]), the context dispatcher ([`dispatch`]), logging and the panic hook ([`logging`]), the core's host traits on Envoy
-//! ([`store`]), metrics ([`metrics`]), the JWKS lifecycle driver ([`keys`]), and which build
-//! this is ([`build_info`]).
+//! the module's exports ([`abi`]), the context dispatcher ([`dispatch`]), logging and the panic
+//! hook ([`logging`]), the core's host traits on Envoy ([`store`]), metrics ([`metrics`]), the
+//! JWKS lifecycle driver ([`keys`]), and which build this is ([`build_info`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
