@@ -158,8 +158,34 @@ struct Set {
 }
 
 impl Set {
+    /// The ranges sorted, with overlapping and adjacent ones merged, so that [`Set::contains`]
+    /// is a binary search: a class of thousands of ranges costs a matching step O(log n), not
+    /// O(n) (sorted by insertion, once per class, at configuration time).
+    #[inline(never)]
+    fn normalized(mut self) -> Set {
+        let r = &mut self.ranges;
+        for i in 1..r.len() {
+            let mut j = i;
+            while j > 0 && r.get(j - 1) > r.get(j) {
+                r.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut merged: Vec<(char, char)> = Vec::with_capacity(r.len());
+        for &(lo, hi) in r.iter() {
+            match merged.last_mut() {
+                Some(last) if u32::from(lo) <= u32::from(last.1).saturating_add(1) => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        self.ranges = merged;
+        self
+    }
+
     fn contains(&self, c: char) -> bool {
-        self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != self.negated
+        let after = self.ranges.partition_point(|&(lo, _)| lo <= c);
+        let inside = after.checked_sub(1).and_then(|i| self.ranges.get(i)).is_some_and(|&(_, hi)| c <= hi);
+        inside != self.negated
     }
 }
 
@@ -306,7 +332,7 @@ impl Parser {
 
     fn push_set(&mut self, set: Set) {
         let index = self.sets.len();
-        self.sets.push(set);
+        self.sets.push(set.normalized());
         self.push(Node::Set(index));
     }
 
@@ -541,8 +567,10 @@ fn size(node: &Node) -> usize {
             let branches = alternatives.len().saturating_sub(1).saturating_mul(2);
             alternatives.iter().map(size).fold(branches, usize::saturating_add)
         }
+        // A body that compiles to nothing (`a{0}`) still counts one per copy: the compiler
+        // visits every copy, so nested counts must multiply up to the limit, as RE2's do.
         Node::Repeat(node, min, max) => {
-            let one = size(node);
+            let one = size(node).max(1);
             let required = one.saturating_mul(*min as usize);
             let optional = match max {
                 None => one.saturating_add(2),

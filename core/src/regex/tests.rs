@@ -62,6 +62,12 @@ fn bracket_classes() {
     check("[a-a]", &["a"], &["b"]);
     check("[}{)(|*+?.$^]+", &["}{)(|*+?.$"], &[]);
     check("[a^]", &["^", "a"], &["b"]);
+    // Ranges out of order, overlapping or adjacent are merged (membership is a binary search).
+    check("[x-zc-ea-db]+", &["abcde", "xyz"], &["f", "w"]);
+    check("[^c-ea-b]", &["f", "é"], &["a", "c", "e"]);
+    let many: String = ('\u{4e00}'..='\u{5200}').rev().step_by(2).collect();
+    let odd = char::from_u32(0x4e01).unwrap_or('a');
+    check(&format!("[{many}]"), &["\u{4e00}", "\u{5200}"], &["a", &odd.to_string()]);
 }
 
 #[test]
@@ -215,6 +221,11 @@ fn the_limits() {
     assert_eq!(refused(&"(a{1000}){1000}".repeat(600)).reason, TOO_LARGE);
     assert!(re(&"/x".repeat(2499)).is_full_match(&"/x".repeat(2499)));
     assert!(Regex::new(&"a{0}".repeat(MAX_LENGTH / 4)).is_ok());
+    // A body that compiles to nothing still counts once per copy: nested counts over the limit
+    // are refused before the compiler visits their copies (10^12 of them here).
+    assert_eq!(refused("(?:(?:(?:(?:a{0}){1000}){1000}){1000}){1000}b").reason, TOO_LARGE);
+    assert_eq!(refused("(?:(?:(?:a{0}){1000}){1000}){100}b").reason, TOO_LARGE);
+    assert!(re("(?:a{0}){1000}b").is_full_match("b"));
     assert_eq!(refused(&"a{0}".repeat(MAX_LENGTH / 4 + 1)), Error { reason: TOO_LONG, at: None });
 }
 
