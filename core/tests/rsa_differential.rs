@@ -10,29 +10,18 @@
 
 use jwt_core::crypto::rsa::{RsaKeyError, RsaPublicKey};
 use num_bigint_dig::BigUint;
+use testkit::Rng;
 
 /// Modulus sizes in bits: the RSA sizes in use, the bounds, and odd sizes that leave a partial
 /// top limb or byte.
 const SIZES: &[usize] = &[2048, 2049, 2056, 2080, 2081, 3072, 3077, 4096, 4127, 6000, 8191, 8192];
 const EXPONENTS: &[u64] = &[3, 65537, 0xffff_ffff];
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value of exactly `bits` bits.
-    fn bits(&mut self, bits: usize) -> BigUint {
-        let bytes: Vec<u8> = (0..bits.div_ceil(8)).map(|_| self.next() as u8).collect();
-        let v = BigUint::from_bytes_be(&bytes) >> (bytes.len() * 8 - bits);
-        v | (BigUint::from(1u8) << (bits - 1))
-    }
+/// A random value of exactly `bits` bits.
+fn random_bits(rng: &mut Rng, bits: usize) -> BigUint {
+    let bytes: Vec<u8> = (0..bits.div_ceil(8)).map(|_| rng.next_u64() as u8).collect();
+    let v = BigUint::from_bytes_be(&bytes) >> (bytes.len() * 8 - bits);
+    v | (BigUint::from(1u8) << (bits - 1))
 }
 
 fn one() -> BigUint {
@@ -67,12 +56,12 @@ fn be(v: &BigUint, len: usize) -> Vec<u8> {
 fn moduli(bits: usize, rng: &mut Rng) -> Vec<(&'static str, BigUint)> {
     let top = one() << (bits - 1);
     vec![
-        ("random", rng.bits(bits) | one()),
+        ("random", random_bits(rng, bits) | one()),
         ("all-ones", all_ones(bits)),
         ("sparse: 2^(k-1)+1", &top + one()),
         ("one bit per limb", sparse(bits, 0) | &top),
         ("top half ones, bottom sparse", (all_ones(bits) >> (bits / 2) << (bits / 2)) | one()),
-        ("bottom limb 0xffffffff", (rng.bits(bits) | BigUint::from(0xffff_ffffu32)) | &top),
+        ("bottom limb 0xffffffff", (random_bits(rng, bits) | BigUint::from(0xffff_ffffu32)) | &top),
     ]
 }
 
@@ -87,7 +76,7 @@ fn bases(n: &BigUint, bits: usize, rng: &mut Rng) -> (Named, Named) {
         ("2", BigUint::from(2u8)),
         ("n-2", n - BigUint::from(2u8)),
         ("n-1", n - one()),
-        ("random below n", rng.bits(bits - 1)),
+        ("random below n", random_bits(rng, bits - 1)),
         ("all limbs ones, below n", all_ones(bits - 1)),
         ("one bit per limb", sparse(bits - 1, 31) | one()),
         ("one bit per limb, low", sparse(bits - 1, 0)),
@@ -146,10 +135,10 @@ fn montgomery_matches_num_bigint() {
 fn sizes_and_exponents_outside_the_policy_are_refused() {
     let mut rng = Rng(7);
     for bits in [2047usize, 8193] {
-        let n = rng.bits(bits) | one();
+        let n = random_bits(&mut rng, bits) | one();
         assert_eq!(RsaPublicKey::new(&be(&n, bits.div_ceil(8)), &[1, 0, 1]).unwrap_err(), RsaKeyError::Size(bits));
     }
-    let n = be(&(rng.bits(2048) | one()), 256);
+    let n = be(&(random_bits(&mut rng, 2048) | one()), 256);
     // 2^32+1 is odd but longer than 4 bytes: refused (the exponent is kept in 32 bits).
     assert_eq!(RsaPublicKey::new(&n, &[1, 0, 0, 0, 1]).unwrap_err(), RsaKeyError::Invalid);
     assert!(RsaPublicKey::new(&n, &[0, 0xff, 0xff, 0xff, 0xff]).is_ok(), "2^32-1 with a leading zero byte");

@@ -6,6 +6,7 @@
 use super::*;
 use serde::de::{self as sde, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use std::cell::Cell;
+use testkit::Rng;
 
 use super::bridge::from_serde;
 
@@ -25,23 +26,6 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
-
 const PIECES: &[&str] = &[
     "", "a", "b", "kid", "é", "😀", "\u{7f}", "\n", "\t", "\"", "\\", "/", "\u{1}", "\u{1f}", "\u{2028}", "\u{ffff}", "x y", "A",
     "ab", "\u{0}",
@@ -53,11 +37,11 @@ fn gen_string(r: &mut Rng) -> String {
 
 fn gen_number(r: &mut Rng) -> serde_json::Value {
     match r.below(8) {
-        0 => r.next().into(),
-        1 => (r.next() as i64).into(),
+        0 => r.next_u64().into(),
+        1 => (r.next_u64() as i64).into(),
         2 => (r.below(2000) as i64 - 1000).into(),
         3 => {
-            let f = f64::from_bits(r.next());
+            let f = f64::from_bits(r.next_u64());
             serde_json::Number::from_f64(f).map_or(serde_json::Value::Null, serde_json::Value::Number)
         }
         4 => serde_json::json!((r.below(100000) as f64) / 100.0),
@@ -284,7 +268,7 @@ fn numbers_read_and_write_as_serde_json() {
     let mut n = 0;
     for _ in 0..20_000 {
         // Random finite floats: written as serde_json writes them, and read back alike.
-        let f = f64::from_bits(r.next());
+        let f = f64::from_bits(r.next_u64());
         if !f.is_finite() {
             continue;
         }

@@ -1,4 +1,5 @@
 use super::*;
+use testkit::Rng;
 
 fn re(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"))
@@ -234,27 +235,6 @@ fn as_written() {
     assert_eq!(re("^/a(?:b|c)$").as_str(), "^/a(?:b|c)$");
 }
 
-/// A small deterministic generator (xorshift64*), so the differential cases are the same on
-/// every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<T: Copy>(&mut self, from: &[T]) -> T {
-        from[self.below(from.len())]
-    }
-}
-
 /// The characters of the generated paths (no `\x0b`: RE2's `\s` leaves it out, regex-lite's
 /// takes it).
 const ALPHABET: &[char] = &['a', 'b', 'Z', '/', '.', '-', '_', '0', '7', ' ', '\n', 'é', '€', '*', '$', '('];
@@ -323,9 +303,9 @@ impl Generator {
 
     fn atom(&mut self, depth: usize) -> Gen {
         match self.rng.below(if depth < 3 { 10 } else { 8 }) {
-            0..=3 => Gen::Lit(self.rng.pick(ALPHABET)),
+            0..=3 => Gen::Lit(*self.rng.pick(ALPHABET)),
             4 => Gen::Dot,
-            5 => Gen::Perl(self.rng.pick(PERL)),
+            5 => Gen::Perl(*self.rng.pick(PERL)),
             6 | 7 => self.class(),
             _ => {
                 let kind = self.rng.below(4);
@@ -338,13 +318,13 @@ impl Generator {
         let n = 1 + self.rng.below(3);
         let items = (0..n)
             .map(|_| match self.rng.below(4) {
-                0 => ('\0', '\0', Some(self.rng.pick(PERL))),
+                0 => ('\0', '\0', Some(*self.rng.pick(PERL))),
                 1 => {
-                    let (a, b) = (self.rng.pick(CLASS_CHARS), self.rng.pick(CLASS_CHARS));
+                    let (a, b) = (*self.rng.pick(CLASS_CHARS), *self.rng.pick(CLASS_CHARS));
                     (a.min(b), a.max(b), None)
                 }
                 _ => {
-                    let c = self.rng.pick(CLASS_CHARS);
+                    let c = *self.rng.pick(CLASS_CHARS);
                     (c, c, None)
                 }
             })
@@ -435,7 +415,7 @@ impl Generator {
         match g {
             Gen::Lit(c) => out.push(*c),
             Gen::Dot | Gen::Perl(_) | Gen::Class(..) => {
-                let c = (0..30).map(|_| self.rng.pick(ALPHABET)).find(|&c| in_class(g, c)).unwrap_or('a');
+                let c = (0..30).map(|_| *self.rng.pick(ALPHABET)).find(|&c| in_class(g, c)).unwrap_or('a');
                 out.push(c);
             }
             Gen::Concat(items) => items.iter().for_each(|i| self.sample(i, out)),
@@ -457,19 +437,19 @@ impl Generator {
         let mut chars: Vec<char> = s.chars().collect();
         let i = self.rng.below(chars.len() + 1);
         match self.rng.below(3) {
-            0 => chars.insert(i, self.rng.pick(ALPHABET)),
+            0 => chars.insert(i, *self.rng.pick(ALPHABET)),
             1 if i < chars.len() => {
                 chars.remove(i);
             }
-            _ if i < chars.len() => chars[i] = self.rng.pick(ALPHABET),
-            _ => chars.push(self.rng.pick(ALPHABET)),
+            _ if i < chars.len() => chars[i] = *self.rng.pick(ALPHABET),
+            _ => chars.push(*self.rng.pick(ALPHABET)),
         }
         chars.into_iter().collect()
     }
 
     fn random_path(&mut self) -> String {
         let n = self.rng.below(7);
-        (0..n).map(|_| self.rng.pick(ALPHABET)).collect()
+        (0..n).map(|_| *self.rng.pick(ALPHABET)).collect()
     }
 }
 
