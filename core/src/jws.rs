@@ -91,7 +91,7 @@ pub struct Jws<'a> {
     /// The base64url payload segment, as received (for the payload header).
     pub payload_b64: &'a str,
     /// The decoded payload: the JSON text `claims` were parsed from.
-    pub payload: Vec<u8>,
+    pub payload: String,
     /// The decoded signature.
     pub signature: Vec<u8>,
 }
@@ -128,7 +128,8 @@ fn parse_segments(token: &str) -> Result<Jws<'_>, AuthError> {
     let header_map = json::parse_object(&header_bytes).map_err(|e| not_json("header", &e))?;
     let header = parse_header(&header_map)?;
     let payload = b64::decode(p).ok_or_else(|| malformed("payload is not base64url"))?;
-    let claims = json::parse_object(&payload).map_err(|e| not_json("payload", &e))?;
+    let payload = String::from_utf8(payload).map_err(|e| not_utf8(&e.into_bytes()))?;
+    let claims = json::parse_object_text(&payload).map_err(|e| not_json("payload", &e))?;
     let signature = b64::decode(s).ok_or_else(|| malformed("signature is not base64url"))?;
     if signature.is_empty() {
         return Err(AuthError::with(Denial::BadSignature, "empty signature"));
@@ -143,6 +144,17 @@ fn parse_segments(token: &str) -> Result<Jws<'_>, AuthError> {
 #[inline(never)]
 fn too_large(len: usize, max_len: usize) -> AuthError {
     AuthError::with(Denial::TooLarge, format!("{len} bytes > {max_len}"))
+}
+
+/// A payload that is not UTF-8: read byte by byte for the JSON error that names the place
+/// (a document that is not UTF-8 cannot be valid JSON).
+#[cold]
+#[inline(never)]
+fn not_utf8(payload: &[u8]) -> AuthError {
+    match json::parse_object(payload) {
+        Err(e) => not_json("payload", &e),
+        Ok(_) => malformed("payload is not UTF-8"),
+    }
 }
 
 #[cold]
@@ -247,6 +259,23 @@ mod tests {
             assert_eq!(e.detail == "characters outside base64url", stray, "{t:?}: {}", e.detail);
         }
         assert_eq!(parse(&format!("{h}.{p}."), 8192).unwrap_err().denial, Denial::BadSignature);
+    }
+
+    #[test]
+    fn a_payload_that_is_not_utf8_is_named_as_json_names_it() {
+        let h = seg(r#"{"alg":"RS256"}"#);
+        // Named as serde_json names it, at the same place.
+        for payload in [&b"{\"a\":\"x\xff\"}"[..], b"{\"a\":\xff}", b"{\"a\":1,\"\xc3\"}", b"{\"a\":\"\xed\xa0\x80\"}"] {
+            let want = format!("payload: invalid JSON: {}", serde_json::from_slice::<serde_json::Value>(payload).unwrap_err());
+            let t = format!("{h}.{}.c2ln", b64::encode(payload));
+            let e = parse(&t, 8192).unwrap_err();
+            assert_eq!((e.denial, e.detail.as_str()), (Denial::Malformed, want.as_str()), "{payload:?}");
+        }
+        // The same text, valid, keeps its non-ASCII strings.
+        let t = format!("{h}.{}.c2ln", seg(r#"{"a":"x\u00e9é","b":["ü"]}"#));
+        let jws = parse(&t, 8192).unwrap();
+        assert_eq!(jws.claims.get("a").and_then(Value::as_str), Some("xéé"));
+        assert_eq!(jws.payload, r#"{"a":"x\u00e9é","b":["ü"]}"#);
     }
 
     #[test]

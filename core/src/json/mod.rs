@@ -73,7 +73,17 @@ impl fmt::Display for JsonError {
 
 /// Parses a JSON object, refusing duplicate member names at any depth.
 pub fn parse_object(bytes: &[u8]) -> Result<Map, JsonError> {
-    match parse::parse(bytes, Dups::Refuse, MAX_VALUES) {
+    object(parse::parse(bytes, Dups::Refuse, MAX_VALUES))
+}
+
+/// [`parse_object`] of text already known to be UTF-8 (a token payload, which the filter
+/// keeps as text for the user header): its strings are not checked again.
+pub fn parse_object_text(text: &str) -> Result<Map, JsonError> {
+    object(parse::parse_text(text.as_bytes(), Some(text), Dups::Refuse, MAX_VALUES))
+}
+
+fn object(parsed: Result<Value, ParseError>) -> Result<Map, JsonError> {
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(JsonError::NotAnObject),
         Err(ParseError::Duplicate { key, .. }) => Err(JsonError::DuplicateKey(key)),

@@ -70,7 +70,14 @@ const KEY_NOT_STRING: &str = "key must be a string";
 
 /// Parses a whole document (whitespace around it allowed, nothing else).
 pub fn parse(bytes: &[u8], dups: Dups, max_values: usize) -> Result<Value, ParseError> {
-    let mut p = Parser { bytes, i: 0, dups, values: 0, max_values, stack: Vec::new() };
+    parse_text(bytes, std::str::from_utf8(bytes).ok(), dups, max_values)
+}
+
+/// [`parse`] of a document already known to be UTF-8 (`text`, the same bytes as `bytes`), or
+/// not (`None`): then each string is checked as it is read, so an error names the same place
+/// serde_json names.
+pub fn parse_text(bytes: &[u8], text: Option<&str>, dups: Dups, max_values: usize) -> Result<Value, ParseError> {
+    let mut p = Parser { bytes, text, i: 0, dups, values: 0, max_values, stack: Vec::new() };
     let result = p.document();
     match result {
         Err(ParseError::Syntax { .. }) if p.values >= max_values => Err(ParseError::TooManyValues),
@@ -87,6 +94,8 @@ enum Frame {
 
 struct Parser<'a> {
     bytes: &'a [u8],
+    /// `bytes` as text, when the whole document is valid UTF-8.
+    text: Option<&'a str>,
     i: usize,
     dups: Dups,
     values: usize,
@@ -352,9 +361,34 @@ impl Parser<'_> {
     // -----------------------------------------------------------------------------------------
     // Strings.
 
-    /// A string's content, after its opening `"`: escapes decoded, UTF-8 checked.
+    /// A string's content, after its opening `"`: escapes decoded, UTF-8 checked. In a
+    /// document known to be UTF-8, a string without escapes (nearly every one in a token) is
+    /// copied as it stands, at its exact size; anything else takes [`Parser::string_bytes`].
     #[inline(never)]
     fn string(&mut self) -> Result<String, ParseError> {
+        let start = self.i;
+        if let Some(text) = self.text {
+            while let Some(b) = self.peek() {
+                match b {
+                    b'"' => {
+                        // `"` is ASCII, so both ends are character boundaries.
+                        let s = text.get(start..self.i).unwrap_or_default().to_owned();
+                        self.i += 1;
+                        return Ok(s);
+                    }
+                    b'\\' | 0..=0x1f => break,
+                    _ => self.i += 1,
+                }
+            }
+            self.i = start;
+        }
+        self.string_bytes()
+    }
+
+    /// [`Parser::string`] byte by byte: escapes, control characters, the end of the input, and
+    /// documents that are not UTF-8 (each string is checked, so the error names its place).
+    #[inline(never)]
+    fn string_bytes(&mut self) -> Result<String, ParseError> {
         let mut buf = Vec::new();
         let mut start = self.i;
         loop {
