@@ -112,7 +112,7 @@ test: build lint deny observability-check unit e2e
 bench: build venv
 	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk (apt-get install wrk)"; exit 1; }
 	cargo build --release -p testkit --bin bench-tokens --bin mint
-	cargo build --release --target wasm32-wasip1 -p noop-filter
+	cargo build --release --target wasm32-wasip1 -p noop-filter -p host-verify-probe
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/memory.py
 

@@ -50,6 +50,7 @@ PORTS = {
     "wasm_pure_nocache": 10005,
     "wasm_noop": 10006,
     "wasm_noop_io": 10007,
+    "wasm_verify_probe": 10008,
 }
 UPSTREAM_PORT = 10100
 ADMIN = 10900
@@ -103,6 +104,11 @@ def listener(name, port, filters):
             "filter_chains": [{"filters": [hcm(name, filters)]}]}
 
 
+def verify_probe():
+    """`bench/host-verify`'s configuration: one bench token's key, signature and signing input."""
+    return sh(os.path.join(ROOT, "target", "release", "mint"), "verify-probe").strip()
+
+
 def test_config(keys, with_filters=True):
     provider = {
         "cognito": {"region": "us-east-1", "user_pool_id": "us-east-1_BenchPool", "token_use": "access",
@@ -135,6 +141,8 @@ def test_config(keys, with_filters=True):
             listener("wasm_pure_nocache", PORTS["wasm_pure_nocache"], [wasm_filter("purenc", ours("pure_rust", False))]),
             listener("wasm_noop", PORTS["wasm_noop"], [wasm_filter("noop", {}, module="noop_filter", vm_id="noop")]),
             listener("wasm_noop_io", PORTS["wasm_noop_io"], [wasm_filter("noopio", "io", module="noop_filter", vm_id="noop")]),
+            listener("wasm_verify_probe", PORTS["wasm_verify_probe"],
+                     [wasm_filter("verifyprobe", verify_probe(), module="host_verify_probe", vm_id="probe")]),
         ]
     return {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN}}},
@@ -307,10 +315,10 @@ def main():
         try:
             for name, port in PORTS.items():
                 check(port, token, 200)
-                if not name.startswith("wasm_noop") and name != "none":
+                if not name.startswith(("wasm_noop", "wasm_verify_probe")) and name != "none":
                     check(port, "garbage", 401)
             log(f"correctness checked on {len(PORTS)} listeners; {REPEATS} runs of {DURATION}s each, median reported")
-            rows = [("none", "warm"), ("wasm_noop", "warm"), ("wasm_noop_io", "warm"), ("jwt_authn", "warm"), ("wasm_host", "warm"), ("wasm_pure", "warm"),
+            rows = [("none", "warm"), ("wasm_noop", "warm"), ("wasm_noop_io", "warm"), ("wasm_verify_probe", "warm"), ("jwt_authn", "warm"), ("wasm_host", "warm"), ("wasm_pure", "warm"),
                     ("none", "cold"), ("jwt_authn", "cold"), ("wasm_host_nocache", "cold"), ("wasm_pure_nocache", "cold")]
             for name, traffic in rows:
                 # One warm-up pass so every row starts with JIT-compiled code and filled caches.
@@ -398,6 +406,7 @@ def write_report(results, rss_filter, rss_plain, memory):
         "wasm_pure_nocache": "this filter, pure Rust (cache off)",
         "wasm_noop": "a no-op proxy-wasm filter (the wasm floor)",
         "wasm_noop_io": "a proxy-wasm filter that only reads the headers and adds one",
+        "wasm_verify_probe": "the same, plus one `verify_signature` call (RS256-2048) per request",
     }
     lines = []
     lines.append("# Benchmarks\n")
@@ -413,7 +422,10 @@ def write_report(results, rss_filter, rss_plain, memory):
     lines.append("- The no-op rows (`bench/noop`) are the floor under any wasm filter in this Envoy: one does nothing, the "
                  "other does the least an auth filter must (read the request headers, add one header). The ceiling's "
                  "upstream answers from memory, so every microsecond a filter spends shows in the ratios; behind a real "
-                 "backend they shrink.\n")
+                 "backend they shrink.")
+    lines.append("- The `verify_signature` row (`bench/host-verify`) adds to the second no-op one call of Envoy's "
+                 "`verify_signature` per request, on one fixed bench token: the floor under any wasm filter that "
+                 "verifies with Envoy's BoringSSL, which is what every cold request of this filter does.\n")
     lines.append("## One worker\n")
     lines.append("| Listener | Traffic | Requests/s | p50 (ms) | p99 (ms) | vs native `jwt_authn` | vs no filter | runs (req/s) |")
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -439,8 +451,8 @@ def write_report(results, rss_filter, rss_plain, memory):
                      f"{fmt_ratio(r['rps'], native)} | {fmt_ratio(r['rps'], one)} |")
     lines.append("\n## Size and memory\n")
     lines.append(f"- `jwt_filter.wasm`: {sizes['jwt_filter']:,} bytes; `jwks_fetcher.wasm`: {sizes['jwks_fetcher']:,} bytes.")
-    lines.append(f"- Envoy RSS, one worker, after the runs above: {rss_filter:.1f} MiB with the eight listeners "
-                 f"(four configurations of this filter in one VM, the no-op module in another) vs {rss_plain:.1f} MiB for "
+    lines.append(f"- Envoy RSS, one worker, after the runs above: {rss_filter:.1f} MiB with the nine listeners "
+                 f"(four configurations of this filter in one VM, the no-op and `verify_signature` modules in two more) vs {rss_plain:.1f} MiB for "
                  f"the same Envoy without any filter after the same warm load.")
     if memory:
         lines.append(f"- RSS over {memory[-1][0]:,} distinct ES256 tokens through the host-crypto listener "
