@@ -118,13 +118,15 @@ impl Output {
     }
 
     /// The headers to add for a verified token, without the user header when `user` is false
-    /// (it comes from the payload). Values that cannot be header values are skipped (JSON
-    /// rendering escapes control characters, so the user header never is).
+    /// (it comes from the payload). Values that cannot be header values are skipped: JSON
+    /// rendering escapes U+0000-U+001F but, as serde_json, leaves U+007F-U+009F as they are, so
+    /// a claim holding one of those drops the user header too.
     pub fn headers(&self, claims: &Map, payload_b64: &str, user: bool) -> Vec<(String, String)> {
         let mut out = Vec::with_capacity(1 + self.claim_headers.len());
         if let Some(name) = self.user_header.as_ref().filter(|_| user) {
             let value = match &self.user_format {
-                // Only for a payload with whitespace in it ([`Output::user_from_payload`]).
+                // Only for a payload that is not compact, or not safe as a header value
+                // ([`Output::user_from_payload`]).
                 UserFormat::AllClaims => Some(Value::Object(claims.clone()).to_string()),
                 UserFormat::Subset(names) => {
                     let mut m = Map::new();

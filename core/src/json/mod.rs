@@ -79,7 +79,7 @@ pub fn parse_object(bytes: &[u8]) -> Result<Map, JsonError> {
 /// [`parse_object`] of text already known to be UTF-8 (a token payload, which the filter
 /// keeps as text for the user header): its strings are not checked again.
 pub fn parse_object_text(text: &str) -> Result<Map, JsonError> {
-    object(parse::parse_text(text.as_bytes(), Some(text), Dups::Refuse, MAX_VALUES))
+    object(parse::parse_text(text, Dups::Refuse, MAX_VALUES))
 }
 
 fn object(parsed: Result<Value, ParseError>) -> Result<Map, JsonError> {

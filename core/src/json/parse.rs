@@ -70,13 +70,17 @@ const KEY_NOT_STRING: &str = "key must be a string";
 
 /// Parses a whole document (whitespace around it allowed, nothing else).
 pub fn parse(bytes: &[u8], dups: Dups, max_values: usize) -> Result<Value, ParseError> {
-    parse_text(bytes, std::str::from_utf8(bytes).ok(), dups, max_values)
+    run(bytes, std::str::from_utf8(bytes).ok(), dups, max_values)
 }
 
-/// [`parse`] of a document already known to be UTF-8 (`text`, the same bytes as `bytes`), or
-/// not (`None`): then each string is checked as it is read, so an error names the same place
-/// serde_json names.
-pub fn parse_text(bytes: &[u8], text: Option<&str>, dups: Dups, max_values: usize) -> Result<Value, ParseError> {
+/// [`parse`] of a document already known to be UTF-8: its strings are not checked again.
+pub fn parse_text(text: &str, dups: Dups, max_values: usize) -> Result<Value, ParseError> {
+    run(text.as_bytes(), Some(text), dups, max_values)
+}
+
+/// `text` is `bytes` as text when the whole document is UTF-8. When it is not (`None`), each
+/// string is checked as it is read, so an error names the place serde_json names.
+fn run(bytes: &[u8], text: Option<&str>, dups: Dups, max_values: usize) -> Result<Value, ParseError> {
     let mut p = Parser { bytes, text, i: 0, dups, values: 0, max_values, stack: Vec::new() };
     let result = p.document();
     match result {
