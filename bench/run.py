@@ -17,6 +17,7 @@ Environment: BENCH_DURATION (s per run, default 10), BENCH_REPEATS (default 3, t
 reported), BENCH_MEMORY_TOKENS (default 1000000; 0 skips the memory run).
 """
 
+import functools
 import json
 import os
 import platform
@@ -104,8 +105,10 @@ def listener(name, port, filters):
             "filter_chains": [{"filters": [hcm(name, filters)]}]}
 
 
+@functools.cache
 def verify_probe():
-    """`bench/host-verify`'s configuration: one bench token's key, signature and signing input."""
+    """`bench/host-verify`'s configuration: one bench token's key, signature and signing input
+    (asked of `mint` once; every Envoy configuration of the run uses it)."""
     return sh(os.path.join(ROOT, "target", "release", "mint"), "verify-probe").strip()
 
 

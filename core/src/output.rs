@@ -64,12 +64,14 @@ fn header_safe(s: &str) -> bool {
     // or 0xC2 sends the rest to the byte-by-byte check.
     const ONES: u64 = 0x0101_0101_0101_0101;
     let b = s.as_bytes();
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & (ONES << 7) != 0;
+    // Whether some byte of `x` is below `n` (n <= 0x80); a byte equal to `c` is one below 1
+    // in `x ^ (ONES * c)`.
+    let has_below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & (ONES << 7) != 0;
     let mut clean = 0;
     for word in b.chunks_exact(8) {
         let Ok(bytes) = <[u8; 8]>::try_from(word) else { break };
         let x = u64::from_le_bytes(bytes);
-        if x.wrapping_sub(ONES * 0x20) & !x & (ONES << 7) != 0 || has_zero(x ^ (ONES * 0x7f)) || has_zero(x ^ (ONES * 0xc2)) {
+        if has_below(x, 0x20) || has_below(x ^ (ONES * 0x7f), 1) || has_below(x ^ (ONES * 0xc2), 1) {
             break;
         }
         clean += 8;

@@ -24,6 +24,9 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     s.as_bytes().chunks(2).map(|p| Some(digit(*p.first()?)? * 16 + digit(*p.get(1)?)?)).collect()
 }
 
+/// One length-delimited protobuf field, as `wasm_host::store::encode_args` writes them for the
+/// filter. This probe is built on the SDK (as `bench/noop` is), and an SDK module cannot link
+/// `wasm-host`, which defines the same proxy-wasm exports.
 fn field(out: &mut Vec<u8>, tag: u8, data: &[u8]) {
     out.push(tag);
     let mut n = data.len();
